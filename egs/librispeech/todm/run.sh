@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# TODM recipe: train one MH-SSM RNN-T supernet, then search, decode and export many subnets.
+#
+# Usage:
+#   ./run.sh                                  # whole pipeline on the embedded (synthesized) corpus
+#   ./run.sh --dl-dir /data                   # on a real LibriSpeech copy in /data/LibriSpeech
+#   ./run.sh --stage 1 --stop-stage 3         # only some stages
+#   ./run.sh --profile tiny                   # a CI-sized corpus, for a quick look
+#   ./run.sh --kaldi-data-dirs train-clean-100=/k/data/train,dev-clean=/k/data/dev,...
+#
+# Stages:
+#   0  corpus: synthesize the embedded corpus into download/LibriSpeech (skipped with --dl-dir)
+#   1  manifests: lhotse prepare_librispeech (or Kaldi data-dir import)  -> data/manifests
+#   2  features: 80-dim Kaldi fbank, lilcom                               -> data/fbank
+#   3  BPE: sentencepiece                                                 -> data/lang_bpe_<vocab-size>
+# Each stage skips finished work (.done markers, per-part outputs) and can be re-run after a crash.
+
+set -euo pipefail
+
+stage=0
+stop_stage=100
+dl_dir=""            # empty: use the embedded corpus; else a directory holding LibriSpeech/
+profile=default      # corpus/training size: default | tiny
+seed=42
+nj=2
+vocab_size=500
+perturb_speed=false
+kaldi_data_dirs=""   # part=dir,... of Kaldi data dirs to import instead of a LibriSpeech corpus
+parts="train-clean-100,dev-clean,dev-other,test-clean,test-other"
+
+cd "$(dirname "$0")"
+. ./path.sh
+. shared/parse_options.sh || exit 1
+
+log() {
+  local fname=${BASH_SOURCE[1]##*/}
+  echo -e "$(date '+%Y-%m-%d %H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
+}
+
+if [ -z "$dl_dir" ]; then
+  corpus_dir=$PWD/download/LibriSpeech
+else
+  corpus_dir=$dl_dir/LibriSpeech
+fi
+if [ -n "$kaldi_data_dirs" ]; then
+  # The part names are the ones given with the Kaldi dirs (first = training part).
+  parts=$(echo "$kaldi_data_dirs" | tr ',' '\n' | cut -d= -f1 | paste -sd,)
+fi
+manifest_dir=data/manifests
+fbank_dir=data/fbank
+lang_dir=data/lang_bpe_${vocab_size}
+mkdir -p data
+
+if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
+  if [ -n "$kaldi_data_dirs" ]; then
+    log "Stage 0: skipped (importing Kaldi data dirs in stage 1)"
+  elif [ -z "$dl_dir" ]; then
+    log "Stage 0: synthesize the embedded corpus ($profile profile) into $corpus_dir"
+    ./local/prepare_embedded_corpus.py --dl-dir download --profile "$profile" --seed "$seed" --num-jobs "$nj"
+  else
+    log "Stage 0: using $corpus_dir"
+    if [ ! -d "$corpus_dir" ]; then
+      echo "ERROR: --dl-dir $dl_dir: no LibriSpeech/ inside. This machine cannot download LibriSpeech;" \
+           "put a copy there, or run without --dl-dir to synthesize the embedded corpus" >&2
+      exit 1
+    fi
+  fi
+fi
+
+if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
+  log "Stage 1: manifests -> $manifest_dir"
+  if [ -f $manifest_dir/.librispeech.done ]; then
+    log "  $manifest_dir/.librispeech.done exists, skipping"
+  elif [ -n "$kaldi_data_dirs" ]; then
+    ./local/prepare_manifests.py --manifest-dir $manifest_dir --kaldi-data-dirs "$kaldi_data_dirs"
+    touch $manifest_dir/.librispeech.done
+  else
+    ./local/prepare_manifests.py --corpus-dir "$corpus_dir" --manifest-dir $manifest_dir \
+      --parts "$parts" --num-jobs "$nj"
+    touch $manifest_dir/.librispeech.done
+  fi
+fi
+
+if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
+  log "Stage 2: 80-dim fbank -> $fbank_dir"
+  if [ -f $fbank_dir/.librispeech.done ]; then
+    log "  $fbank_dir/.librispeech.done exists, skipping"
+  else
+    ./local/compute_fbank.py --manifest-dir $manifest_dir --output-dir $fbank_dir \
+      --parts "$parts" --num-jobs "$nj" --perturb-speed "$perturb_speed"
+    touch $fbank_dir/.librispeech.done
+  fi
+fi
+
+if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
+  log "Stage 3: BPE model (vocab $vocab_size) -> $lang_dir"
+  if [ -f $lang_dir/.done ]; then
+    log "  $lang_dir/.done exists, skipping"
+  else
+    ./local/train_bpe_model.py --manifest-dir $manifest_dir --train-parts "${parts%%,*}" \
+      --lang-dir $lang_dir --vocab-size "$vocab_size"
+    touch $lang_dir/.done
+  fi
+fi
+
+log "Done (stages $stage..$stop_stage)."

@@ -1,0 +1,43 @@
+"""Shared plumbing of the stage scripts: icefall-style logging and one-line errors for user mistakes."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+# icefall's log format, so the same grep/awk one-liners work on our logs.
+LOG_FORMAT = "%(asctime)s %(levelname)s [%(filename)s:%(lineno)d] %(message)s"
+
+
+def setup_logging(log_file: str | Path | None = None, level: int = logging.INFO) -> None:
+    """Log to stderr and, when given, to `log_file` (its directory is created)."""
+    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    if log_file is not None:
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_file))
+    logging.basicConfig(level=level, format=LOG_FORMAT, handlers=handlers, force=True)
+
+
+def run_main(main: Callable[[], None]) -> None:
+    """Run a stage script's main(); user mistakes (ValueError, FileNotFoundError) become one line + exit 1.
+
+    Set TODM_DEBUG=1 to see the full traceback instead.
+    """
+    try:
+        main()
+    except (ValueError, FileNotFoundError) as exc:
+        if os.environ.get("TODM_DEBUG"):
+            raise
+        print(f"ERROR: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
+def str2bool(value: str) -> bool:
+    """argparse type for icefall-style `--flag true|false` options."""
+    if value.lower() not in ("true", "false"):
+        raise argparse.ArgumentTypeError(f"expected true or false, got '{value}'")
+    return value.lower() == "true"
