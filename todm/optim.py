@@ -1,0 +1,460 @@
+"""ScaledAdam optimizer and Eden learning-rate schedule.
+
+Both follow icefall (k2-fsa/icefall, egs/librispeech/ASR/zipformer/optim.py) and the Zipformer paper
+(Yao et al., ICLR 2024, arXiv 2310.11230, the ScaledAdam and Eden sections). TODM (Shangguan et
+al. 2023, arXiv 2309.01947) trains its supernet with this pair. The code here is written afresh, one
+parameter tensor at a time (icefall stacks same-shape tensors for GPU speed; the arithmetic is the same).
+
+Typical use::
+
+    optimizer = make_optimizer(model.parameters(), name="scaled_adam", lr=0.045)
+    scheduler = Eden(optimizer, lr_batches=7500, lr_epochs=3.5)
+    for epoch in ...:
+        scheduler.step_epoch(epoch - 1)
+        for batch in ...:
+            loss.backward(); optimizer.step(); optimizer.zero_grad()
+            scheduler.step_batch(batch_idx_train)
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.optim import Optimizer
+
+logger = logging.getLogger(__name__)
+
+# Steps at which the clipping threshold is estimated early (before the first full period), with a doubled
+# threshold because the gradient norm still changes fast then (icefall's `irregular_estimate_steps`).
+_EARLY_ESTIMATE_STEPS = (10, 20, 40)
+
+
+@dataclass
+class ClippingStats:
+    """Gradient-clipping statistics of one parameter group after the last `step()` (for logging).
+
+    Attributes:
+      grad_norm: norm of the parameter-scaled gradient of the group (see `ScaledAdam`), before clipping.
+      scale: factor the gradients were multiplied by (1.0 means not clipped).
+      threshold: current clipping threshold (`clipping_scale` x median recent norm), None until estimated.
+      percent_clipped: percentage of steps clipped during the previous estimation period.
+      quartiles: min, 25%, median, 75%, max of the recent norms at the last threshold estimate.
+    """
+
+    grad_norm: float = 0.0
+    scale: float = 1.0
+    threshold: float | None = None
+    percent_clipped: float = 0.0
+    quartiles: list[float] = field(default_factory=list)
+
+
+class ScaledAdam(Optimizer):
+    """Adam whose update is relative to each parameter tensor's size, with learned size and adaptive clipping.
+
+    For a non-scalar tensor ``p`` (``numel > 1``) with root-mean-square value ``r = rms(p)``:
+
+    1. Adam without first-moment bias correction: ``v = b2 v + (1 - b2) g^2``;
+       ``delta = -lr * g / (sqrt(v / (1 - b2^n)) + eps)`` (the 1/(1 - b2^n) correction only while it is
+       > 1/0.99, as icefall).
+    2. Scale the update by the parameter's RMS, ``delta *= max(r, param_min_rms)``, so the *relative*
+       change of every tensor is about ``lr`` whatever its size (the paper's main point). ``r`` is refreshed
+       every ``size_update_period`` steps.
+    3. Learn the tensor's scale: factor ``p = r * p'`` and take an Adam step on ``log r`` whose gradient is
+       ``sum(p * g)``; accumulated over ``size_update_period`` steps and applied as ``delta += p * s`` with
+       ``s = -lr * scalar_lr_scale * sum(p.g) / sqrt(E[(p.g)^2])`` clamped to [-0.1, 0.1], not shrinking
+       below ``param_min_rms`` and never pushing ``r`` above ``param_max_rms``.
+    4. Momentum on the update: ``m = b1 m + (1 - b1) delta; p += m`` (no b1 bias correction).
+
+    Scalar parameters (``numel == 1``) get plain step 1 with ``lr * scalar_lr_scale`` and momentum, and are
+    clamped to ``[-scalar_max, scalar_max]``.
+
+    Gradient clipping (per parameter group): the norm of the "scaled" gradient -- ``g * r`` for tensors,
+    ``g * scalar_lr_scale`` for scalars, i.e. the gradient in units of the update it causes -- is compared
+    with ``clipping_scale`` times the median of the last ``clipping_update_period`` norms; above it, all
+    gradients of the group are scaled down to the threshold. The threshold is re-estimated every
+    ``clipping_update_period`` steps (and early at steps 10, 20, 40 with a 2x margin); there is no clipping
+    before step 10. The last statistics are in ``clipping_stats`` (one `ClippingStats` per group).
+
+    Args:
+      params: parameters or parameter groups, as for any torch optimizer.
+      lr: learning rate; icefall's zipformer uses a base lr of 0.045 with Eden.
+      clipping_scale: clip at this multiple of the median recent gradient norm; None disables clipping.
+      betas: (b1, b2) momentum and second-moment decay constants.
+      scalar_lr_scale: lr factor for scalar parameters and for learning tensor scales.
+      eps: added to the denominator sqrt(v).
+      param_min_rms: lower limit of a tensor's RMS used to scale its update; the scale stops shrinking below.
+      param_max_rms: upper limit of a tensor's RMS.
+      scalar_max: scalar parameters are clamped to [-scalar_max, scalar_max].
+      size_update_period: steps between updates of a tensor's RMS and scale.
+      clipping_update_period: number of recent norms kept, and steps between threshold estimates.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Tensor] | Iterable[dict[str, Any]],
+        lr: float = 0.045,
+        clipping_scale: float | None = 2.0,
+        betas: tuple[float, float] = (0.9, 0.98),
+        scalar_lr_scale: float = 0.1,
+        eps: float = 1.0e-8,
+        param_min_rms: float = 1.0e-5,
+        param_max_rms: float = 3.0,
+        scalar_max: float = 10.0,
+        size_update_period: int = 4,
+        clipping_update_period: int = 100,
+    ) -> None:
+        if lr <= 0.0:
+            raise ValueError(f"lr must be > 0, got {lr}")
+        if clipping_scale is not None and clipping_scale <= 0.0:
+            raise ValueError(f"clipping_scale must be > 0 or None, got {clipping_scale}")
+        if not (0.0 <= betas[0] < 1.0 and 0.0 < betas[1] < 1.0):
+            raise ValueError(f"betas must lie in [0, 1) x (0, 1), got {betas}")
+        if eps <= 0.0:
+            raise ValueError(f"eps must be > 0, got {eps}")
+        if not 0.0 < param_min_rms < param_max_rms:
+            raise ValueError(
+                f"need 0 < param_min_rms < param_max_rms, got param_min_rms={param_min_rms}, "
+                f"param_max_rms={param_max_rms}"
+            )
+        if size_update_period < 1:
+            raise ValueError(f"size_update_period must be >= 1, got {size_update_period}")
+        if clipping_update_period < 1:
+            raise ValueError(f"clipping_update_period must be >= 1, got {clipping_update_period}")
+        defaults = {
+            "lr": lr,
+            "clipping_scale": clipping_scale,
+            "betas": betas,
+            "scalar_lr_scale": scalar_lr_scale,
+            "eps": eps,
+            "param_min_rms": param_min_rms,
+            "param_max_rms": param_max_rms,
+            "scalar_max": scalar_max,
+            "size_update_period": size_update_period,
+            "clipping_update_period": clipping_update_period,
+        }
+        super().__init__(params, defaults)
+        self.clipping_stats: list[ClippingStats] = [ClippingStats() for _ in self.param_groups]
+
+    @property
+    def last_grad_norm(self) -> float:
+        """Scaled gradient norm of the last step over all groups (before clipping)."""
+        return math.sqrt(sum(s.grad_norm**2 for s in self.clipping_stats))
+
+    @property
+    def last_clip_scale(self) -> float:
+        """Smallest clipping factor applied to any group in the last step (1.0: no clipping)."""
+        return min((s.scale for s in self.clipping_stats), default=1.0)
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
+        """Performs one optimization step; parameters whose ``.grad`` is None are skipped."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        if len(self.clipping_stats) != len(self.param_groups):  # add_param_group was called
+            self.clipping_stats += [ClippingStats() for _ in self.param_groups[len(self.clipping_stats) :]]
+
+        for group, stats in zip(self.param_groups, self.clipping_stats):
+            params = [p for p in group["params"] if p.grad is not None]
+            if not params:
+                continue
+            for p in params:
+                if p.grad.is_sparse:
+                    raise RuntimeError("ScaledAdam does not support sparse gradients")
+                if "step" not in self.state[p]:  # the state may already hold the group's clipping stats
+                    self._init_state(group, p)
+            scale = self._clipping_scale(group, params, stats)
+            for p in params:
+                grad = p.grad if scale == 1.0 else p.grad * scale
+                if scale == 0.0:  # non-finite norm: drop this batch's gradient (icefall does the same)
+                    grad = torch.zeros_like(p)
+                self._update_param(group, p, grad)
+        return loss
+
+    def _init_state(self, group: dict[str, Any], p: Tensor) -> None:
+        state = self.state[p]
+        state["step"] = 0
+        # All state lives in the parameter's dtype: Optimizer.load_state_dict casts floating tensors to it,
+        # and a resumed run must see exactly the same numbers.
+        state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        state["delta"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        if p.numel() > 1:
+            state["param_rms"] = _rms(p)
+            state["scale_grads"] = torch.zeros(group["size_update_period"], dtype=p.dtype, device=p.device)
+            state["scale_exp_avg_sq"] = torch.zeros((), dtype=p.dtype, device=p.device)
+
+    def _clipping_scale(self, group: dict[str, Any], params: list[Tensor], stats: ClippingStats) -> float:
+        """Returns the factor (<= 1) to multiply this group's gradients by; updates `stats`."""
+        # Group-level clipping state is kept in the first parameter's state (as icefall does), so it is
+        # saved and restored by the ordinary Optimizer.state_dict machinery.
+        first = group["params"][0]
+        gstate = self.state[first]
+        period = group["clipping_update_period"]
+        if "clip_step" not in gstate:
+            gstate["clip_step"] = 0
+            gstate["clip_norms"] = torch.zeros(period, dtype=first.dtype, device=first.device)
+            gstate["clip_threshold"] = None
+            gstate["clip_num_clipped"] = 0
+        step = gstate["clip_step"]
+        gstate["clip_step"] = step + 1
+
+        sumsq = torch.zeros((), dtype=first.dtype, device=first.device)
+        for p in params:
+            if p.numel() == 1:
+                sumsq += (p.grad.to(first.dtype) * group["scalar_lr_scale"]).pow(2).sum()
+            else:
+                sumsq += (p.grad * self.state[p]["param_rms"]).to(first.dtype).pow(2).sum()
+        norm = sumsq.sqrt()
+        stats.grad_norm = norm.item()
+        stats.scale = 1.0
+        clipping_scale = group["clipping_scale"]
+        if clipping_scale is None or step == 0:
+            # icefall skips step 0: no statistics exist yet.
+            return 1.0
+
+        gstate["clip_norms"][step % period] = norm
+        early = step in _EARLY_ESTIMATE_STEPS and step < period
+        if step % period == 0 or early:
+            sorted_norms = gstate["clip_norms"].sort().values.cpu()
+            if early:  # only `step` entries are filled so far; the rest are zeros at the front
+                sorted_norms = sorted_norms[-step:]
+            n = sorted_norms.numel()
+            quartiles = [sorted_norms[min(n - 1, (n // 4) * k)].item() for k in range(5)]
+            median = quartiles[2]
+            if not math.isfinite(median):
+                raise RuntimeError("ScaledAdam: too many non-finite gradient norms")
+            threshold = clipping_scale * median * (2.0 if early else 1.0)
+            stats.percent_clipped = 100.0 * gstate["clip_num_clipped"] / n
+            stats.quartiles = quartiles
+            gstate["clip_threshold"] = threshold
+            gstate["clip_num_clipped"] = 0
+            logger.info(
+                "Clipping_scale=%s, grad-norm quartiles %s, threshold=%.3e, percent-clipped=%.1f",
+                clipping_scale,
+                " ".join(f"{q:.3e}" for q in quartiles),
+                threshold,
+                stats.percent_clipped,
+            )
+        threshold = gstate["clip_threshold"]
+        stats.threshold = threshold
+        if threshold is None:
+            return 1.0
+        # A non-finite norm (inf/nan gradient) gives scale 0: the batch's gradient is dropped (as icefall).
+        scale = min(1.0, threshold / (stats.grad_norm + 1.0e-20)) if math.isfinite(stats.grad_norm) else 0.0
+        if scale < 1.0:
+            gstate["clip_num_clipped"] += 1
+        if scale < 0.5:
+            logger.warning("Scaling gradients by %s, model_norm_threshold=%s", scale, threshold)
+        stats.scale = scale
+        return scale
+
+    def _update_param(self, group: dict[str, Any], p: Tensor, grad: Tensor) -> None:
+        state = self.state[p]
+        step = state["step"]
+        beta1, beta2 = group["betas"]
+        is_scalar = p.numel() == 1
+        lr = group["lr"] * (group["scalar_lr_scale"] if is_scalar else 1.0)
+
+        # 1. Adam-normalised step (second moment only; momentum comes last, on the full update).
+        exp_avg_sq = state["exp_avg_sq"]
+        exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1.0 - beta2)
+        bias_correction2 = 1.0 - beta2 ** (step + 1)
+        # icefall applies the correction only while it is large; its small residual slows the first steps.
+        v = exp_avg_sq / bias_correction2 if bias_correction2 < 0.99 else exp_avg_sq
+        delta = -lr * grad / (v.sqrt() + group["eps"])
+
+        if not is_scalar:
+            self._scale_delta(group, p, grad, state, delta)
+
+        # 4. Momentum on the whole update (no beta1 bias correction: a slower start is harmless).
+        stored = state["delta"]
+        stored.mul_(beta1).add_(delta, alpha=1.0 - beta1)
+        p.add_(stored)
+        if is_scalar:
+            p.clamp_(min=-group["scalar_max"], max=group["scalar_max"])
+        state["step"] = step + 1
+
+    @staticmethod
+    def _scale_delta(
+        group: dict[str, Any], p: Tensor, grad: Tensor, state: dict[str, Any], delta: Tensor
+    ) -> None:
+        """Steps 2 and 3: make `delta` relative to rms(p), and periodically add a learned-scale step."""
+        step = state["step"]
+        period = group["size_update_period"]
+        param_rms = state["param_rms"]
+        scale_grads = state["scale_grads"]
+        # d loss / d log(scale) = sum(p * g): the gradient if p were written as p' * exp(log_scale).
+        scale_grads[step % period] = (p * grad).sum()
+        last_of_period = step % period == period - 1
+        if last_of_period:
+            param_rms.copy_(_rms(p))
+
+        delta.mul_(param_rms.clamp(min=group["param_min_rms"]))
+
+        if last_of_period and step > 0:
+            beta2 = group["betas"][1]
+            # One size update per `period` steps, so the decay per update is beta2**period.
+            beta2_period = beta2**period
+            scale_exp_avg_sq = state["scale_exp_avg_sq"]
+            scale_exp_avg_sq.mul_(beta2_period).add_((scale_grads**2).mean(), alpha=1.0 - beta2_period)
+            size_step = (step + 1) // period
+            bias_correction2 = 1.0 - beta2_period**size_step
+            size_lr = group["lr"] * group["scalar_lr_scale"]
+            scale_step = (
+                -size_lr
+                * bias_correction2**0.5
+                * scale_grads.sum()
+                / (scale_exp_avg_sq.sqrt() + group["eps"])
+            )
+            # A tensor already below param_min_rms gets no scale step (icefall zeroes it, which also stops
+            # any further shrinking); its ordinary updates still use param_min_rms as their scale.
+            scale_step = torch.where(
+                param_rms < group["param_min_rms"], torch.zeros_like(scale_step), scale_step
+            )
+            # Bounded step in log-scale for stability, and never beyond param_max_rms.
+            scale_step = scale_step.clamp(min=-0.1, max=0.1)
+            scale_step = torch.minimum(scale_step, (group["param_max_rms"] - param_rms) / param_rms)
+            delta.add_(p * scale_step)
+
+
+def _rms(p: Tensor) -> Tensor:
+    """Root-mean-square of all elements, as a 0-dim tensor of p's dtype."""
+    return p.detach().pow(2).mean().sqrt()
+
+
+class Eden:
+    """Eden learning-rate schedule (Zipformer paper; icefall optim.py `Eden`).
+
+    ``lr = base_lr * ((batch^2 + lr_batches^2) / lr_batches^2) ** -0.25
+                   * ((epoch^2 + lr_epochs^2) / lr_epochs^2) ** -0.25 * warmup``
+
+    where ``warmup`` rises linearly from ``warmup_start`` at batch 0 to 1.0 at ``warmup_batches`` and stays
+    1.0 after. ``base_lr`` is each group's lr when the scheduler is created (kept in ``group["base_lr"]``).
+    The lr decays as batch^-0.5 and epoch^-0.5 for large counts, staying nearly constant before
+    ``lr_batches`` / ``lr_epochs``. icefall's zipformer uses lr_batches=7500, lr_epochs=3.5 with
+    ScaledAdam(lr=0.045) (and warmup_start=0.1; the Eden class default is 0.5).
+
+    Call ``step_batch(batch_idx_train)`` after each optimizer step (the count of batches since the start of
+    training, over all epochs) and ``step_epoch(epoch - 1)`` at the start of each epoch (icefall's
+    convention: epochs completed so far).
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        lr_batches: float = 7500.0,
+        lr_epochs: float = 3.5,
+        warmup_batches: float = 500.0,
+        warmup_start: float = 0.5,
+    ) -> None:
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
+        if lr_batches <= 0:
+            raise ValueError(f"lr_batches must be > 0, got {lr_batches}")
+        if lr_epochs <= 0:
+            raise ValueError(f"lr_epochs must be > 0, got {lr_epochs}")
+        if warmup_batches < 0:
+            raise ValueError(f"warmup_batches must be >= 0, got {warmup_batches}")
+        if not 0.0 <= warmup_start <= 1.0:
+            raise ValueError(f"warmup_start must lie in [0, 1], got {warmup_start}")
+        self.optimizer = optimizer
+        self.lr_batches = lr_batches
+        self.lr_epochs = lr_epochs
+        self.warmup_batches = warmup_batches
+        self.warmup_start = warmup_start
+        for group in optimizer.param_groups:
+            group.setdefault("base_lr", group["lr"])
+        self.base_lrs = [group["base_lr"] for group in optimizer.param_groups]
+        self.batch: float = 0
+        self.epoch: float = 0
+        self._set_lrs()
+
+    def factor(self, batch: float, epoch: float) -> float:
+        """The multiplier of base_lr at (batch, epoch), warm-up included."""
+        batch_factor = ((batch**2 + self.lr_batches**2) / self.lr_batches**2) ** -0.25
+        epoch_factor = ((epoch**2 + self.lr_epochs**2) / self.lr_epochs**2) ** -0.25
+        if batch >= self.warmup_batches:
+            warmup = 1.0
+        else:
+            warmup = self.warmup_start + (1.0 - self.warmup_start) * batch / self.warmup_batches
+        return batch_factor * epoch_factor * warmup
+
+    def get_lr(self) -> list[float]:
+        """Learning rates of all groups at the current (batch, epoch)."""
+        f = self.factor(self.batch, self.epoch)
+        return [base_lr * f for base_lr in self.base_lrs]
+
+    def get_last_lr(self) -> list[float]:
+        """The learning rates last written into the optimizer."""
+        return list(self._last_lr)
+
+    def step_batch(self, batch: float | None = None) -> None:
+        """Sets the global batch index (or increments it by one when None) and updates the lrs."""
+        self.batch = self.batch + 1 if batch is None else batch
+        self._set_lrs()
+
+    def step_epoch(self, epoch: float | None = None) -> None:
+        """Sets the epoch index (or increments it by one when None) and updates the lrs."""
+        self.epoch = self.epoch + 1 if epoch is None else epoch
+        self._set_lrs()
+
+    def _set_lrs(self) -> None:
+        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
+            group["lr"] = lr
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Batch and epoch counters only; base lrs come from the optimizer (as icefall)."""
+        return {"batch": self.batch, "epoch": self.epoch}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restores the counters and re-applies the learning rates."""
+        self.batch = state_dict["batch"]
+        self.epoch = state_dict["epoch"]
+        self._set_lrs()
+
+
+OPTIMIZER_NAMES = ("scaled_adam", "adam")
+
+
+def make_optimizer(
+    model_params: Iterable[Tensor] | Iterable[dict[str, Any]],
+    name: str = "scaled_adam",
+    lr: float | None = None,
+    clipping_scale: float | None = 2.0,
+    betas: tuple[float, float] = (0.9, 0.98),
+    eps: float = 1.0e-8,
+    weight_decay: float = 0.0,
+) -> Optimizer:
+    """Builds the training optimizer; both kinds are meant to be driven by `Eden`.
+
+    Args:
+      model_params: parameters or parameter groups.
+      name: "scaled_adam" (TODM's choice) or "adam" (the ablation: torch.optim.Adam).
+      lr: base learning rate. Default 0.045 for ScaledAdam (icefall zipformer). For Adam the update is not
+        relative to parameter size, so the lr is absolute: default 2e-3, the near-constant lr that trained
+        the CPU prototypes of DESIGN.md Sec. 6; with Eden the effective lr then decays from there.
+      clipping_scale: ScaledAdam's adaptive clipping (ignored by Adam: clip in the trainer with
+        torch.nn.utils.clip_grad_norm_ if wanted).
+      betas: (beta1, beta2) for either optimizer; icefall's (0.9, 0.98).
+      eps: denominator epsilon for either optimizer.
+      weight_decay: plain Adam only (ScaledAdam's scale limits play this role); must be 0 for ScaledAdam.
+    """
+    if name == "scaled_adam":
+        if weight_decay != 0.0:
+            raise ValueError("weight_decay is not supported by ScaledAdam (its param_max_rms bounds sizes)")
+        return ScaledAdam(
+            model_params, lr=0.045 if lr is None else lr, clipping_scale=clipping_scale, betas=betas, eps=eps
+        )
+    if name == "adam":
+        return torch.optim.Adam(
+            model_params, lr=2.0e-3 if lr is None else lr, betas=betas, eps=eps, weight_decay=weight_decay
+        )
+    raise ValueError(f"name must be one of {OPTIMIZER_NAMES}, got {name!r}")
