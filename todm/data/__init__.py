@@ -1,0 +1,1 @@
+"""Data preparation: the embedded espeak-ng corpus, manifests, features and BPE."""
