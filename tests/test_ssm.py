@@ -1,0 +1,129 @@
+"""Tests of the MH-SSM layer against independent references (complex-dtype kernel, step-by-step recurrence)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from todm.model.ssm import DiagonalSSMKernel, MultiHeadSSM, spread_order
+
+
+def _complex_kernel(kern: DiagonalSSMKernel, length: int, channels: int) -> torch.Tensor:
+    """S4D Vandermonde kernel with complex128 arithmetic: K[l] = 2 Re(C (e^{dtA} - 1)/A e^{dtA l})."""
+    k = kern.double()
+    dt = k.log_dt[:channels].exp()[:, None]
+    a = torch.complex(-k.log_neg_a_real[:channels].exp(), k.a_imag[:channels])
+    modes = a.shape[-1]
+    coef = k.c_coef[:channels]
+    c = torch.complex(coef[..., :modes], coef[..., modes:])  # (C, D, M)
+    dta = (dt * a)[:, None]
+    w = c * (dta.exp() - 1) / a[:, None]
+    lags = torch.arange(length, dtype=torch.float64)
+    return 2 * (w[..., None] * torch.exp(dta[..., None] * lags)).sum(-2).real  # (C, D, L)
+
+
+def _recurrent_mhssm(layer: MultiHeadSSM, x: torch.Tensor, heads: int) -> torch.Tensor:
+    """The MH-SSM layer computed by running each diagonal SSM step by step (complex128, ZOH)."""
+    layer = layer.double()
+    width = heads * layer.head_dim
+    u = torch.nn.functional.linear(x, layer.in_proj.weight[:width], layer.in_proj.bias[:width])
+    k = layer.kernel
+    modes = k.a_imag.shape[-1]
+    dt = k.log_dt[:width].exp()[:, None]
+    a = torch.complex(-k.log_neg_a_real[:width].exp(), k.a_imag[:width])
+    a_bar, b_bar = (dt * a).exp(), ((dt * a).exp() - 1) / a
+    coef = k.c_coef[:width]
+    c = torch.complex(coef[..., :modes], coef[..., modes:])
+    n, t_len, _ = u.shape
+    y = u * k.d_skip[:width]
+    state = torch.zeros(n, width, modes, dtype=torch.complex128)
+    for t in range(t_len):  # forward: state_t = A_bar state_{t-1} + B_bar u_t
+        state = a_bar * state + b_bar * u[:, t, :, None]
+        y[:, t] += 2 * (c[:, 0] * state).sum(-1).real
+    if not layer.causal:  # backward: strictly future frames, state_t = A_bar state_{t+1} + B_bar u_{t+1}
+        state = torch.zeros_like(state)
+        for t in range(t_len - 2, -1, -1):
+            state = a_bar * state + b_bar * u[:, t + 1, :, None]
+            y[:, t] += 2 * (c[:, 1] * state).sum(-1).real
+    pairs = y.unflatten(-1, (heads // 2, 2, layer.head_dim))
+    g0, g1 = pairs[..., 0, :], pairs[..., 1, :]
+    gated = torch.stack([g0 * torch.sigmoid(g1), g1 * torch.sigmoid(g0)], -2).flatten(-3)
+    return torch.nn.functional.linear(gated, layer.out_proj.weight[:, :width], layer.out_proj.bias)
+
+
+def test_spread_order_prefixes_span_local_and_global():
+    assert spread_order(1) == [0]
+    for bands in (2, 4, 6, 8, 16):
+        order = spread_order(bands)
+        assert sorted(order) == list(range(bands))
+        assert order[:2] == [0, bands - 1]
+
+
+def test_head_time_scales_are_banded():
+    kern = DiagonalSSMKernel(
+        num_heads=4, head_dim=8, state_dim=8, bidirectional=True, dt_min=1e-3, dt_max=0.5
+    )
+    dt = kern.log_dt.detach().exp().reshape(4, 8)
+    assert dt[0].min() > dt[1].max()  # head 0 local (large dt), head 1 global (small dt)
+    assert dt.min() >= 1e-3 * (1 - 1e-6) and dt.max() <= 0.5 * (1 + 1e-6)
+
+
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_real_arithmetic_kernel_matches_complex_reference(bidirectional):
+    torch.manual_seed(0)
+    kern = DiagonalSSMKernel(4, 6, 16, bidirectional, 1e-3, 0.5)
+    with torch.no_grad():
+        kern.c_coef.normal_()
+        kern.a_imag.add_(torch.randn_like(kern.a_imag))
+        ref = _complex_kernel(kern, 200, 18)
+        assert (kern(200, 18) - ref).abs().max() < 1e-10  # float64 after .double()
+        got32 = kern.float()(200, 18)
+    assert got32.dtype == torch.float32
+    assert (got32.double() - ref).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("heads", [2, 6])
+def test_layer_matches_step_by_step_recurrence(causal, heads):
+    torch.manual_seed(1)
+    layer = MultiHeadSSM(d_model=12, max_heads=6, head_dim=3, state_dim=8, causal=causal)
+    x = torch.randn(2, 37, 12, dtype=torch.float64)
+    with torch.no_grad():
+        ref = _recurrent_mhssm(layer, x, heads)
+        fft = layer(x, num_heads=heads)
+        layer.exportable = True
+        toeplitz = layer(x, num_heads=heads)
+    assert (fft - ref).abs().max() < 1e-9
+    assert (toeplitz - ref).abs().max() < 1e-9
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("length", [1, 2, 9, 150])
+def test_fft_and_exportable_paths_agree_float32(causal, length):
+    torch.manual_seed(2)
+    layer = MultiHeadSSM(d_model=32, max_heads=8, head_dim=8, state_dim=32, causal=causal)
+    x = torch.randn(3, length, 32)
+    with torch.no_grad():
+        for heads in (2, 8):
+            fft = layer(x, num_heads=heads)
+            layer.exportable = True
+            toeplitz = layer(x, num_heads=heads)
+            layer.exportable = False
+            assert (fft - toeplitz).abs().max() <= 1e-5
+
+
+def test_padding_does_not_leak_into_real_frames():
+    torch.manual_seed(3)
+    layer = MultiHeadSSM(d_model=16, max_heads=4, head_dim=4, state_dim=8, causal=False)
+    x = torch.randn(2, 30, 16)
+    x[1, 20:] = 100.0  # garbage in the padding of utterance 1
+    valid = (torch.arange(30)[None, :] < torch.tensor([30, 20])[:, None]).unsqueeze(-1).float()
+    with torch.no_grad():
+        batched = layer(x, valid)
+        alone = layer(x[1:, :20])
+    assert (batched[1, :20] - alone[0]).abs().max() < 1e-5
+
+
+def test_odd_head_count_rejected():
+    with pytest.raises(ValueError, match="max_heads=3"):
+        MultiHeadSSM(d_model=8, max_heads=3, head_dim=2, state_dim=4, causal=False)

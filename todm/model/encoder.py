@@ -1,0 +1,136 @@
+"""MH-SSM encoder: Conv2d subsampling front end and a stack of elastic MH-SSM transformer blocks.
+
+Block (pre-norm, as the MH-SSM paper's "MH-SSM transformer": the attention of a transformer block is replaced
+by an MH-SSM layer; one feed-forward module per block, not macaron, to keep the CPU model cheap):
+    x = x + dropout(MHSSM(LayerNorm(x)))
+    x = x + dropout(W2 dropout(SiLU(W1 LayerNorm(x))))
+followed by a final LayerNorm after the last kept block. Dropout rates are passed at call time so that
+the trainer can scale them with the sampled subnet (TODM adaptive dropout).
+
+Elastic widths are taken by slicing the supernet's weights (leading rows/columns) with F.linear; a layer
+that a subnet drops is skipped. Every elastic tensor is sliced by leading slices along each of its dims,
+which is what `Transducer.extract` relies on.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import LayerChoice
+from .ssm import MultiHeadSSM
+
+
+def subsampled_lengths(lengths: torch.Tensor) -> torch.Tensor:
+    """Output frames of Conv2dSubsampling: ((T - 1) // 2 - 1) // 2 (icefall pruned_transducer_stateless2)."""
+    return ((lengths - 1) // 2 - 1) // 2
+
+
+class Conv2dSubsampling(nn.Module):
+    """(N, T, feature_dim) -> (N, ((T-1)//2 - 1)//2, d_model), i.e. about 4x subsampling in time.
+
+    Three 3x3 convolutions (stride 1 with padding, then two stride-2 without padding) with SiLU, then a
+    Linear over (channels x remaining frequency bins). Channel counts as icefall's later conv_embed
+    (8, 32, 128 by default there); the output length formula is icefall's pruned_transducer_stateless2.
+    Needs T >= 7.
+    """
+
+    def __init__(self, feature_dim: int, d_model: int, channels: tuple[int, int, int]) -> None:
+        super().__init__()
+        c1, c2, c3 = channels
+        self.conv = nn.Sequential(
+            nn.Conv2d(1, c1, kernel_size=3, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(c1, c2, kernel_size=3, stride=2),
+            nn.SiLU(),
+            nn.Conv2d(c2, c3, kernel_size=3, stride=2),
+            nn.SiLU(),
+        )
+        freq_out = ((feature_dim - 1) // 2 - 1) // 2
+        self.out = nn.Linear(c3 * freq_out, d_model)
+
+    def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """features: (N, T, F), lengths: (N,) -> ((N, T', d_model), (N,))."""
+        x = self.conv(features.unsqueeze(1))  # (N, C, T', F')
+        x = self.out(x.transpose(1, 2).flatten(2))
+        return x, subsampled_lengths(lengths)
+
+
+class FeedForward(nn.Module):
+    """Linear(d, ffn) -> SiLU -> dropout -> Linear(ffn, d); elastic hidden width (leading units)."""
+
+    def __init__(self, d_model: int, max_ffn_dim: int) -> None:
+        super().__init__()
+        self.hidden = nn.Linear(d_model, max_ffn_dim)
+        self.output = nn.Linear(max_ffn_dim, d_model)
+
+    def forward(self, x: torch.Tensor, ffn_dim: int, dropout: float) -> torch.Tensor:
+        """x: (N, T, d_model) -> (N, T, d_model) using the first `ffn_dim` hidden units."""
+        h = F.silu(F.linear(x, self.hidden.weight[:ffn_dim], self.hidden.bias[:ffn_dim]))
+        h = F.dropout(h, dropout, self.training)
+        return F.linear(h, self.output.weight[:, :ffn_dim], self.output.bias)
+
+
+class MHSSMBlock(nn.Module):
+    """Pre-norm residual block: MH-SSM then feed-forward (see module docstring)."""
+
+    def __init__(
+        self,
+        d_model: int,
+        max_ffn_dim: int,
+        max_heads: int,
+        head_dim: int,
+        state_dim: int,
+        causal: bool,
+        dt_min: float,
+        dt_max: float,
+    ) -> None:
+        super().__init__()
+        self.max_ffn_dim, self.max_heads = max_ffn_dim, max_heads
+        self.norm_ssm = nn.LayerNorm(d_model)
+        self.ssm = MultiHeadSSM(d_model, max_heads, head_dim, state_dim, causal, dt_min, dt_max)
+        self.norm_ffn = nn.LayerNorm(d_model)
+        self.ffn = FeedForward(d_model, max_ffn_dim)
+
+    def forward(
+        self, x: torch.Tensor, valid: torch.Tensor, ffn_dim: int, num_heads: int, dropout: float
+    ) -> torch.Tensor:
+        """x: (N, T, d_model); valid: (N, T, 1) 1.0 on real frames. Returns (N, T, d_model)."""
+        x = x + F.dropout(self.ssm(self.norm_ssm(x), valid, num_heads), dropout, self.training)
+        return x + F.dropout(self.ffn(self.norm_ffn(x), ffn_dim, dropout), dropout, self.training)
+
+
+class Encoder(nn.Module):
+    """Stack of MHSSMBlocks plus a final LayerNorm; runs any subset of its layers at any allowed widths."""
+
+    def __init__(
+        self,
+        d_model: int,
+        ffn_dims: list[int],
+        ssm_heads: list[int],
+        head_dim: int,
+        state_dim: int,
+        causal: bool,
+        dt_min: float,
+        dt_max: float,
+    ) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(
+            MHSSMBlock(d_model, f, h, head_dim, state_dim, causal, dt_min, dt_max)
+            for f, h in zip(ffn_dims, ssm_heads)
+        )
+        self.final_norm = nn.LayerNorm(d_model)
+
+    def forward(
+        self, x: torch.Tensor, lengths: torch.Tensor, layers: list[LayerChoice] | None, dropout: float
+    ) -> torch.Tensor:
+        """x: (N, T, d_model), lengths: (N,); layers: kept layers with widths (None = all, full width).
+        Returns (N, T, d_model)."""
+        frames = torch.arange(x.size(1), device=x.device)
+        valid = (frames.unsqueeze(0) < lengths.unsqueeze(1)).unsqueeze(-1).to(x.dtype)
+        if layers is None:
+            layers = [LayerChoice(i, blk.max_ffn_dim, blk.max_heads) for i, blk in enumerate(self.layers)]
+        for choice in layers:
+            x = self.layers[choice.index](x, valid, choice.ffn_dim, choice.ssm_heads, dropout)
+        return self.final_norm(x)
