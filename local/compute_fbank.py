@@ -16,12 +16,16 @@ from todm.data.fbank import compute_fbank
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--manifest-dir", required=True)
     parser.add_argument("--output-dir", required=True)
     parser.add_argument("--parts", default="train-clean-100,dev-clean,dev-other,test-clean,test-other")
     parser.add_argument("--num-jobs", type=int, default=1)
-    parser.add_argument("--perturb-speed", type=str2bool, default=False, help="add 0.9/1.1 copies of train parts")
+    parser.add_argument(
+        "--perturb-speed", type=str2bool, default=False, help="add 0.9/1.1 copies of train parts"
+    )
     return parser
 
 
@@ -29,7 +33,9 @@ def main() -> None:
     args = get_parser().parse_args()
     setup_logging()
     parts = [p for p in args.parts.split(",") if p]
-    compute_fbank(args.manifest_dir, args.output_dir, parts, num_jobs=args.num_jobs, perturb_speed=args.perturb_speed)
+    compute_fbank(
+        args.manifest_dir, args.output_dir, parts, num_jobs=args.num_jobs, perturb_speed=args.perturb_speed
+    )
 
 
 if __name__ == "__main__":

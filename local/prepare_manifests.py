@@ -18,7 +18,9 @@ from todm.errors import UserError
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--corpus-dir", help="LibriSpeech directory holding the parts")
     parser.add_argument("--manifest-dir", required=True)
     parser.add_argument("--parts", default="train-clean-100,dev-clean,dev-other,test-clean,test-other")

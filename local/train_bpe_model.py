@@ -17,7 +17,9 @@ from todm.data.manifests import manifest_paths
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--manifest-dir", required=True)
     parser.add_argument("--train-parts", default="train-clean-100")
     parser.add_argument("--lang-dir", required=True)

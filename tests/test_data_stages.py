@@ -12,7 +12,21 @@ from todm.data.librispeech_check import check_part, find_librispeech_dir
 from todm.data.manifests import import_kaldi_data_dir, manifest_paths, prepare_librispeech_manifests
 from todm.errors import UserError
 
-WORDS = "ALPHA BRAVO CHARLIE DELTA ECHO FOXTROT GOLF HOTEL INDIA JULIET KILO LIMA MIKE".split()
+WORDS = [
+    "ALPHA",
+    "BRAVO",
+    "CHARLIE",
+    "DELTA",
+    "ECHO",
+    "FOXTROT",
+    "GOLF",
+    "HOTEL",
+    "INDIA",
+    "JULIET",
+    "KILO",
+    "LIMA",
+    "MIKE",
+]
 
 
 def write_part(root: Path, part: str, speakers: int = 2, utts: int = 3, seed: int = 0) -> None:

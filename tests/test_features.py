@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
-from todm.data.features import NUM_MEL_BINS, SAMPLE_RATE, kaldifeat_available, knf_fbank, make_lhotse_extractor
+from todm.data.features import (
+    NUM_MEL_BINS,
+    SAMPLE_RATE,
+    kaldifeat_available,
+    knf_fbank,
+    make_lhotse_extractor,
+)
 
 
 def speech_like_signal(seconds: float = 1.3, seed: int = 0) -> np.ndarray:

@@ -37,7 +37,9 @@ def train_bpe(transcript: str | Path, lang_dir: str | Path, vocab_size: int) -> 
     lang_dir = Path(lang_dir)
     model_path = lang_dir / "bpe.model"
     if vocab_size <= len(SPECIAL_SYMBOLS) + 1:
-        raise UserError(f"--vocab-size {vocab_size}: must exceed {len(SPECIAL_SYMBOLS) + 1} (<blk>, <sos/eos>, <unk>)")
+        raise UserError(
+            f"--vocab-size {vocab_size}: must exceed {len(SPECIAL_SYMBOLS) + 1} (<blk>, <sos/eos>, <unk>)"
+        )
     with atomic_path(model_path) as tmp:
         prefix = str(tmp)[: -len(".model")]
         try:
@@ -56,7 +58,9 @@ def train_bpe(transcript: str | Path, lang_dir: str | Path, vocab_size: int) -> 
             )
         except RuntimeError as exc:
             # sentencepiece says e.g. "Vocabulary size is too high (5000). Please set it to a value <= 1234."
-            raise UserError(f"--vocab-size {vocab_size} does not fit the text in {transcript}: {exc}") from None
+            raise UserError(
+                f"--vocab-size {vocab_size} does not fit the text in {transcript}: {exc}"
+            ) from None
         Path(prefix + ".vocab").unlink(missing_ok=True)
     write_tokens(model_path, lang_dir / "tokens.txt")
     logging.info("wrote %s (vocab %d) and tokens.txt", model_path, vocab_size)

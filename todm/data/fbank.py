@@ -30,12 +30,21 @@ def compute_fbank(
     perturb_speed: bool = False,
 ) -> None:
     """Compute features of each part; speed perturbation (0.9/1.1) applies to train parts only."""
+    # Feature workers are processes; one intra-op thread each avoids oversubscribing the cores.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _compute_parts(manifest_dir, fbank_dir, parts, num_jobs, perturb_speed)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _compute_parts(
+    manifest_dir: str | Path, fbank_dir: str | Path, parts: list[str], num_jobs: int, perturb_speed: bool
+) -> None:
     from lhotse import CutSet, LilcomChunkyWriter, RecordingSet, SupervisionSet
     from lhotse.qa import validate
 
-    # Feature workers are processes; one intra-op thread each avoids oversubscribing the cores.
-    torch.set_num_threads(1)
-    torch.set_num_interop_threads(1)
     extractor = make_lhotse_extractor()
     fbank_dir = Path(fbank_dir)
     fbank_dir.mkdir(parents=True, exist_ok=True)

@@ -56,8 +56,10 @@ def import_kaldi_data_dir(
     kaldi_dir = Path(kaldi_dir)
     for name in ("wav.scp", "text", "utt2spk"):
         if not (kaldi_dir / name).is_file():
-            raise UserError(f"--kaldi-data-dirs {part}={kaldi_dir}: missing {name} (a Kaldi data dir needs "
-                            "wav.scp, text, utt2spk and optionally segments)")
+            raise UserError(
+                f"--kaldi-data-dirs {part}={kaldi_dir}: missing {name} (a Kaldi data dir needs "
+                "wav.scp, text, utt2spk and optionally segments)"
+            )
     recordings, supervisions, _ = load_kaldi_data_dir(kaldi_dir, sampling_rate=sampling_rate)
     if supervisions is None or len(supervisions) == 0:
         raise UserError(f"{kaldi_dir}: no supervisions could be built from text/segments")

@@ -27,7 +27,7 @@ from .config import (
     smallest,
 )
 from .cost import encoder_frames, macs, num_params, param_breakdown
-from .presets import PRESETS, cpu_small, get_preset, librispeech
+from .presets import PRESETS, cpu_small, get_preset, librispeech, tiny
 from .transducer import Decoder, Joiner, Transducer
 
 __all__ = [
@@ -49,4 +49,5 @@ __all__ = [
     "param_breakdown",
     "sample_subnet",
     "smallest",
+    "tiny",
 ]

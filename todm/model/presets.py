@@ -2,6 +2,7 @@
 
 cpu_small: the embedded espeak-ng corpus on a 2-core CPU (DESIGN.md section 6: the largest subnet must stay
   a few M parameters so that it leaves the blank-only phase within minutes of training).
+tiny: a few hundred thousand parameters, for CI and `run.sh --profile tiny` (a quick look, not a usable model).
 librispeech: GPU-sized, d_model 512 and 16 layers, in the range of the MH-SSM paper's models.
 Parameter and MAC counts of the largest/smallest subnets are printed by `python -m todm.model.presets`.
 """
@@ -53,7 +54,28 @@ def librispeech(vocab_size: int = 500, causal: bool = False) -> SupernetConfig:
     )
 
 
-PRESETS = {"cpu_small": cpu_small, "librispeech": librispeech}
+def tiny(vocab_size: int = 500, causal: bool = False) -> SupernetConfig:
+    return SupernetConfig(
+        d_model=48,
+        num_layers=3,
+        ffn_dims=96,
+        ssm_heads=4,
+        ssm_head_dim=12,
+        ssm_state_dim=16,
+        subsampling_channels=(4, 8, 16),
+        vocab_size=vocab_size,
+        decoder_dim=48,
+        joiner_dim=48,
+        causal=causal,
+        use_ctc=True,
+        dropout=0.1,
+        ffn_dim_choices=[48, 96],
+        ssm_head_choices=[2, 4],
+        min_layers=2,
+    )
+
+
+PRESETS = {"cpu_small": cpu_small, "librispeech": librispeech, "tiny": tiny}
 
 
 def get_preset(name: str, **kwargs) -> SupernetConfig:

@@ -105,16 +105,33 @@ class Transducer(nn.Module):
         """features: (N, T, feature_dim) fbank, feature_lens: (N,) int64; subnet: None = largest;
         dropout: overrides cfg.dropout (adaptive dropout); only active in training mode.
         Returns encoder_out (N, T', d_model) and encoder_out_lens (N,), T' = ((T-1)//2 - 1)//2."""
+        x, lens = self.forward_frontend(features, feature_lens)
+        return self.forward_layers(x, lens, subnet, dropout), lens
+
+    def forward_frontend(
+        self, features: torch.Tensor, feature_lens: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The shared (non-elastic) 4x subsampling front end: (N, T, 80) -> (N, T', d_model), lengths.
+
+        A sandwich step runs it once and feeds every subnet's layers from its output."""
         if features.dim() != 3 or features.size(-1) != self.cfg.feature_dim:
             raise ValueError(f"features must be (N, T, {self.cfg.feature_dim}), got {tuple(features.shape)}")
         if not torch.jit.is_tracing() and features.size(1) < 7:
             raise ValueError(f"features need at least 7 frames for 4x subsampling, got {features.size(1)}")
+        return self.encoder_embed(features, feature_lens)
+
+    def forward_layers(
+        self,
+        x: torch.Tensor,
+        lens: torch.Tensor,
+        subnet: SubnetConfig | None = None,
+        dropout: float | None = None,
+    ) -> torch.Tensor:
+        """The elastic MH-SSM layers of `subnet` on front-end output x: (N, T', d_model) -> same shape."""
         if subnet is not None:
             subnet.validate(self.cfg)
-        x, lens = self.encoder_embed(features, feature_lens)
         p = self.cfg.dropout if dropout is None else dropout
-        x = self.encoder(x, lens, None if subnet is None else subnet.layers, p)
-        return x, lens
+        return self.encoder(x, lens, None if subnet is None else subnet.layers, p)
 
     def forward(
         self, features: torch.Tensor, feature_lens: torch.Tensor, subnet: SubnetConfig | None = None

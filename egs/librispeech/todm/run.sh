@@ -13,6 +13,7 @@
 #   1  manifests: lhotse prepare_librispeech (or Kaldi data-dir import)  -> data/manifests
 #   2  features: 80-dim Kaldi fbank, lilcom                               -> data/fbank
 #   3  BPE: sentencepiece                                                 -> data/lang_bpe_<vocab-size>
+#   4  train the supernet (train.py; resumes from the newest checkpoint)  -> exp/
 # Each stage skips finished work (.done markers, per-part outputs) and can be re-run after a crash.
 
 set -euo pipefail
@@ -27,6 +28,12 @@ vocab_size=500
 perturb_speed=false
 kaldi_data_dirs=""   # part=dir,... of Kaldi data dirs to import instead of a LibriSpeech corpus
 parts="train-clean-100,dev-clean,dev-other,test-clean,test-other"
+exp_dir=exp
+model_config=""     # empty: cpu_small (tiny with --profile tiny); or a preset name / JSON file
+world_size=1
+train_minutes=""    # empty: the profile's budget of training wall time
+max_duration=40
+train_args=""       # extra train.py options, e.g. "--use-kd false"
 
 cd "$(dirname "$0")"
 . ./path.sh
@@ -100,6 +107,26 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
     ./local/train_bpe_model.py --manifest-dir $manifest_dir --train-parts "${parts%%,*}" \
       --lang-dir $lang_dir --vocab-size "$vocab_size"
     touch $lang_dir/.done
+  fi
+fi
+
+case $profile in
+  tiny) default_model=tiny; default_minutes=2 ;;
+  *) default_model=cpu_small; default_minutes=30 ;;
+esac
+model_config=${model_config:-$default_model}
+train_minutes=${train_minutes:-$default_minutes}
+
+if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
+  log "Stage 4: train the supernet ($model_config, ${train_minutes} min) -> $exp_dir"
+  if [ -f $exp_dir/.train.done ]; then
+    log "  $exp_dir/.train.done exists, skipping"
+  else
+    # shellcheck disable=SC2086
+    ./train.py --exp-dir $exp_dir --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir \
+      --train-parts "${parts%%,*}" --model-config "$model_config" --world-size "$world_size" \
+      --max-duration "$max_duration" --max-train-minutes "$train_minutes" --num-epochs 100 $train_args
+    touch $exp_dir/.train.done
   fi
 fi
 

@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""Train the TODM supernet (sandwich rule + in-place alpha-divergence KD + adaptive dropout + ScaledAdam),
+or, with --subnet, one fixed architecture alone (the one-by-one baseline).
+
+Usage (from egs/librispeech/todm):
+    ./train.py --exp-dir exp --bpe-model data/lang_bpe_500/bpe.model --manifest-dir data/fbank \
+        --model-config cpu_small --num-epochs 8 --max-duration 40
+    ./train.py --world-size 2 ...                  # 2 DDP processes (gloo on CPU, nccl on GPU)
+    torchrun --nproc-per-node 2 ./train.py ...     # the same under torchrun
+    ./train.py --start-batch 600 ...               # resume from exp/checkpoint-600.pt
+    ./train.py --start-epoch 3 ...                 # resume from exp/epoch-2.pt
+    ./train.py --subnet exp/search/subnet-mid.json --exp-dir exp-baseline-mid ...   # one-by-one baseline
+
+Without --start-epoch/--start-batch, a re-run resumes from the newest checkpoint in --exp-dir.
+Writes exp/epoch-N.pt, exp/checkpoint-K.pt, exp/log/log-train-*, exp/tensorboard/.
+"""
+
+import argparse
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+import torch
+import torch.multiprocessing as mp
+
+from todm.cli import run_main, setup_logging, str2bool
+from todm.data.bpe import load_bpe
+from todm.errors import UserError
+from todm.model import SubnetConfig, SupernetConfig, Transducer, get_preset, largest, num_params, smallest
+from todm.train.checkpoint import seed_everything
+from todm.train.data import check_vocab, filter_cuts, load_cuts, make_train_loader
+from todm.train.loop import Trainer, init_distributed
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add = parser.add_argument
+    add("--exp-dir", default="exp")
+    add("--bpe-model", default="data/lang_bpe_500/bpe.model")
+    add("--manifest-dir", default="data/fbank", help="directory with librispeech_cuts_<part>.jsonl.gz")
+    add("--train-parts", default="train-clean-100")
+    add("--model-config", default="cpu_small", help="preset name (cpu_small, librispeech) or a JSON file")
+    add("--causal", type=str2bool, default=False, help="streaming (causal) encoder")
+    add("--world-size", type=int, default=1)
+    add("--master-port", type=int, default=12354)
+    add("--num-threads", type=int, default=0, help="torch threads per process (0: cores / world size)")
+    add("--num-epochs", type=int, default=8)
+    add("--start-epoch", type=int, default=1)
+    add("--start-batch", type=int, default=0)
+    add(
+        "--max-train-minutes", type=float, default=0, help="stop (with a checkpoint) after this much training"
+    )
+    add("--max-steps", type=int, default=0, help="stop after this many optimizer steps (0: no limit)")
+    add("--max-duration", type=float, default=40.0, help="seconds of audio per batch")
+    add("--optimizer", default="scaled_adam", choices=["scaled_adam", "adam"])
+    add("--base-lr", type=float, default=None, help="default: 0.045 (ScaledAdam), 2e-3 (Adam)")
+    add("--lr-batches", type=float, default=7500)
+    add("--lr-epochs", type=float, default=3.5)
+    add("--warmup-batches", type=float, default=500)
+    add("--context-size", type=int, default=2)
+    add("--prune-range", type=int, default=5)
+    add("--lm-scale", type=float, default=0.25)
+    add("--am-scale", type=float, default=0.0)
+    add("--simple-loss-scale", type=float, default=0.5)
+    add("--warm-step", type=int, default=2000, help="batches of icefall's simple/pruned loss warm-up")
+    add("--use-ctc", type=str2bool, default=True, help="CTC helper head (training only)")
+    add("--ctc-loss-scale", type=float, default=0.2)
+    add("--sandwich", type=str2bool, default=True, help="largest + smallest + random subnets each step")
+    add("--num-random-subnets", type=int, default=2)
+    add("--use-kd", type=str2bool, default=True, help="in-place alpha-divergence KD from the largest subnet")
+    add("--kd-scale", type=float, default=0.2)
+    add("--kd-start-batch", type=int, default=500)
+    add("--kd-ramp-batches", type=int, default=500)
+    add("--alpha-min", type=float, default=-1.0)
+    add("--alpha-max", type=float, default=1.0)
+    add("--adaptive-dropout", type=str2bool, default=True)
+    add("--dropout-min", type=float, default=0.0)
+    add("--dropout-max", type=float, default=0.1)
+    add("--spec-augment", type=str2bool, default=True)
+    add("--subnet", default=None, help="train only this subnet (JSON): the one-by-one baseline")
+    add("--seed", type=int, default=42)
+    add("--save-every-n", type=int, default=500)
+    add("--keep-last-k", type=int, default=5)
+    add("--average-period", type=int, default=100)
+    add("--log-interval", type=int, default=25)
+    add("--tensorboard", type=str2bool, default=True)
+    return parser
+
+
+def build_config(params) -> SupernetConfig:
+    """The supernet config: a preset, or a JSON file; vocab_size always from the BPE model."""
+    sp = load_bpe(params.bpe_model)
+    if Path(params.model_config).suffix == ".json":
+        path = Path(params.model_config)
+        if not path.is_file():
+            raise UserError(f"--model-config {path}: file not found")
+        cfg = SupernetConfig.from_dict({**json.loads(path.read_text()), "vocab_size": sp.get_piece_size()})
+    else:
+        cfg = get_preset(params.model_config, vocab_size=sp.get_piece_size(), causal=params.causal)
+    if cfg.context_size != params.context_size:
+        cfg.context_size = params.context_size
+    check_vocab(sp, cfg.vocab_size, params.bpe_model)
+    return cfg
+
+
+def read_subnet(path: str, cfg: SupernetConfig) -> SubnetConfig:
+    """A subnet JSON file, checked against the supernet (error names the field)."""
+    if not Path(path).is_file():
+        raise UserError(f"--subnet {path}: file not found")
+    try:
+        subnet = SubnetConfig.from_json(Path(path).read_text())
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise UserError(f"--subnet {path}: not a subnet config ({exc})") from None
+    try:
+        subnet.validate(cfg)
+    except ValueError as exc:
+        raise UserError(f"--subnet {path}: {exc}") from None
+    return subnet
+
+
+def resume_path(params) -> Path | None:
+    exp_dir = Path(params.exp_dir)
+    if params.start_batch > 0:
+        return exp_dir / f"checkpoint-{params.start_batch}.pt"
+    if params.start_epoch > 1:
+        return exp_dir / f"epoch-{params.start_epoch - 1}.pt"
+    # A re-run continues from the newest checkpoint (all are written atomically).
+    found = list(exp_dir.glob("checkpoint-*.pt")) + list(exp_dir.glob("epoch-*.pt"))
+    return max(found, key=lambda p: p.stat().st_mtime) if found else None
+
+
+def run(rank: int, world_size: int, params) -> None:
+    setup_logging(Path(params.exp_dir) / "log" / f"log-train-{time.strftime('%Y-%m-%d-%H-%M-%S')}-{rank}")
+    init_distributed(rank, world_size, params.master_port)
+    threads = params.num_threads or max(1, (os.cpu_count() or 1) // world_size)
+    torch.set_num_threads(threads)
+    seed_everything(params.seed)
+    cfg = build_config(params)
+    params.fixed_subnet = read_subnet(params.subnet, cfg) if params.subnet else None
+    logging.info(
+        "supernet: largest %.2fM params, smallest %.2fM (vocab %d); %d process(es) x %d threads",
+        num_params(cfg, largest(cfg)) / 1e6,
+        num_params(cfg, smallest(cfg)) / 1e6,
+        cfg.vocab_size,
+        world_size,
+        threads,
+    )
+    if params.fixed_subnet is not None:
+        logging.info(
+            "one-by-one training of %s (%.2fM params)",
+            params.fixed_subnet.describe(),
+            num_params(cfg, params.fixed_subnet) / 1e6,
+        )
+    sp = load_bpe(params.bpe_model)
+    trainer = Trainer(params, Transducer(cfg), sp, rank, world_size)
+    cuts = filter_cuts(load_cuts(params.manifest_dir, params.train_parts.split(",")), sp)
+    total_hours = sum(c.duration for c in cuts) / 3600
+    loader = make_train_loader(cuts, params.max_duration, world_size, rank, params.seed, params.spec_augment)
+    path = resume_path(params)
+    if path is not None:
+        trainer.resume(path, loader.sampler)
+    trainer.train(loader, total_hours)
+
+
+def main() -> None:
+    params = get_parser().parse_args()
+    Path(params.exp_dir).mkdir(parents=True, exist_ok=True)
+    cfg = build_config(params)  # user errors surface here, before any process is spawned
+    if params.subnet:
+        read_subnet(params.subnet, cfg)
+    if "LOCAL_RANK" in os.environ:  # started by torchrun
+        run(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), params)
+    elif params.world_size > 1:
+        mp.spawn(run, args=(params.world_size, params), nprocs=params.world_size, join=True)
+    else:
+        run(0, 1, params)
+
+
+if __name__ == "__main__":
+    run_main(main)

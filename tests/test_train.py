@@ -1,0 +1,173 @@
+"""Supernet training: sandwich sampling, overfitting, bit-identical resume, DDP == single process."""
+
+import os
+import socket
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+from conftest import load_recipe_script
+
+from todm.data.bpe import load_bpe
+from todm.model import Transducer, get_preset, largest, num_params, smallest
+from todm.train.checkpoint import read_checkpoint, seed_everything
+from todm.train.data import filter_cuts, load_cuts, make_valid_loader, to_batch
+from todm.train.loop import KindStats, Trainer, init_distributed
+from todm.train.objective import Batch
+from todm.train.sandwich import kd_scale_at, step_subnets, warmup_loss_scales
+
+train_script = load_recipe_script("train")
+
+
+def make_params(tiny_data, tmp_path, *extra: str):
+    args = [
+        "--exp-dir",
+        str(tmp_path),
+        "--bpe-model",
+        str(tiny_data["bpe_model"]),
+        "--manifest-dir",
+        str(tiny_data["fbank_dir"]),
+        "--model-config",
+        "tiny",
+        "--max-duration",
+        "30",
+        "--tensorboard",
+        "false",
+        "--num-threads",
+        "1",
+        "--kd-start-batch",
+        "1",
+        "--kd-ramp-batches",
+        "0",
+        "--warm-step",
+        "10",
+        "--average-period",
+        "2",
+        "--log-interval",
+        "1000",
+        *extra,
+    ]
+    params = train_script.get_parser().parse_args(args)
+    params.fixed_subnet = None
+    return params
+
+
+def fixed_batch(tiny_data, num_utts: int) -> Batch:
+    sp = load_bpe(tiny_data["bpe_model"])
+    cuts = filter_cuts(load_cuts(tiny_data["fbank_dir"], ["train-clean-100"]), sp).subset(first=num_utts)
+    return to_batch(next(iter(make_valid_loader(cuts, max_duration=10_000))), sp)
+
+
+def test_step_subnets_sandwich_and_determinism():
+    cfg = get_preset("cpu_small", vocab_size=50)
+    members = step_subnets(
+        cfg, step=7, seed=1, num_random=2, sandwich=True, dropout_min=0.0, dropout_max=0.2, adaptive=True
+    )
+    assert [m.kind for m in members] == ["largest", "smallest", "random", "random"]
+    assert members[0].subnet == largest(cfg) and members[1].subnet == smallest(cfg)
+    assert members[0].dropout == 0.2 and members[1].dropout == 0.0
+    assert all(0.0 <= m.dropout <= 0.2 for m in members)
+    again = step_subnets(
+        cfg, step=7, seed=1, num_random=2, sandwich=True, dropout_min=0.0, dropout_max=0.2, adaptive=True
+    )
+    assert [m.subnet for m in again] == [m.subnet for m in members]
+    other = step_subnets(
+        cfg, step=8, seed=1, num_random=2, sandwich=True, dropout_min=0.0, dropout_max=0.2, adaptive=True
+    )
+    assert [m.subnet for m in other[2:]] != [m.subnet for m in members[2:]]
+    no_sandwich = step_subnets(cfg, 7, 1, 2, False, 0.0, 0.2, True)
+    sizes = [num_params(cfg, m.subnet) for m in no_sandwich]
+    assert len(no_sandwich) == 4 and sizes == sorted(sizes, reverse=True)  # biggest random one teaches
+
+
+def test_loss_schedules():
+    assert warmup_loss_scales(0, 100, 0.5) == (1.0, 0.1)
+    assert warmup_loss_scales(50, 100, 0.5) == pytest.approx((0.75, 0.55))
+    assert warmup_loss_scales(100, 100, 0.5) == (0.5, 1.0)
+    assert kd_scale_at(9, 0.5, 10, 10) == 0.0
+    assert kd_scale_at(15, 0.5, 10, 10) == pytest.approx(0.25)
+    assert kd_scale_at(40, 0.5, 10, 10) == 0.5
+
+
+def test_tiny_supernet_overfits_a_fixed_batch(tiny_data, tmp_path):
+    seed_everything(0)
+    params = make_params(
+        tiny_data,
+        tmp_path,
+        "--dropout-max",
+        "0",
+        "--optimizer",
+        "adam",
+        "--base-lr",
+        "1e-2",
+        "--warmup-batches",
+        "0",
+        "--warm-step",
+        "1",
+        "--num-random-subnets",
+        "0",
+    )
+    sp = load_bpe(tiny_data["bpe_model"])
+    trainer = Trainer(params, Transducer(get_preset("tiny", vocab_size=sp.get_piece_size())), sp)
+    batch = fixed_batch(tiny_data, 20)
+    losses = []
+    for _ in range(100):
+        stats = KindStats()
+        trainer.train_step(batch, stats)
+        losses.append(stats.per_frame()["largest"]["pruned"])
+    assert losses[-1] < 0.2 * losses[0], (losses[0], losses[-1])
+
+
+def test_resume_is_bit_identical(tiny_data, tmp_path):
+    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
+    train_script.run(0, 1, make_params(tiny_data, straight, "--max-steps", "4"))
+    train_script.run(0, 1, make_params(tiny_data, interrupted, "--max-steps", "2"))
+    train_script.run(0, 1, make_params(tiny_data, interrupted, "--max-steps", "4"))  # resumes checkpoint-2
+    a = read_checkpoint(straight / "checkpoint-4.pt")
+    b = read_checkpoint(interrupted / "checkpoint-4.pt")
+    for key in ("model", "model_avg"):
+        for name, tensor in a[key].items():
+            assert torch.equal(tensor, b[key][name]), f"{key}.{name} differs after resume"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank, world_size, port, params, batch, out_dir):
+    torch.set_num_threads(1)
+    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "localhost", str(port)
+    init_distributed(rank, world_size, port)
+    seed_everything(0)
+    model = Transducer(get_preset("tiny", vocab_size=params.vocab_size))
+    trainer = Trainer(params, model, sp=None, rank=rank, world_size=world_size)
+    half = batch.features.size(0) // world_size
+    rows = slice(rank * half, (rank + 1) * half)
+    width = int(batch.target_lens[rows].max())
+    local = Batch(
+        batch.features[rows], batch.feature_lens[rows], batch.targets[rows, :width], batch.target_lens[rows]
+    )
+    trainer.accumulate_gradients(local)
+    if rank == 0:
+        torch.save({n: p.grad for n, p in model.named_parameters()}, out_dir / "grads.pt")
+    torch.distributed.destroy_process_group()
+
+
+def test_two_process_ddp_step_equals_one_process(tiny_data, tmp_path):
+    params = make_params(tiny_data, tmp_path, "--dropout-max", "0")
+    params.vocab_size = load_bpe(tiny_data["bpe_model"]).get_piece_size()
+    batch = fixed_batch(tiny_data, 4)
+    seed_everything(0)
+    model = Transducer(get_preset("tiny", vocab_size=params.vocab_size))
+    Trainer(params, model, sp=None).accumulate_gradients(batch)
+    single = {n: p.grad for n, p in model.named_parameters()}
+    mp.spawn(_ddp_worker, args=(2, _free_port(), params, batch, tmp_path), nprocs=2, join=True)
+    ddp = torch.load(tmp_path / "grads.pt")
+    scale = max(g.abs().max().item() for g in single.values() if g is not None)
+    for name, grad in single.items():
+        if grad is None:
+            assert ddp[name] is None or not ddp[name].any(), name
+            continue
+        assert (grad - ddp[name]).abs().max().item() <= 1e-5 * max(1.0, scale), name

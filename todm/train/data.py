@@ -1,0 +1,119 @@
+"""Training/validation data: lhotse cuts with precomputed fbank, bucketing sampler, SpecAugment, BPE targets."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from todm.data.fbank import cuts_path
+from todm.errors import UserError
+from todm.model import encoder_frames
+from todm.train.objective import Batch
+
+
+def load_cuts(fbank_dir: str | Path, parts: list[str]):
+    """Concatenate the cut manifests of `parts` (icefall file names)."""
+    from lhotse import CutSet, combine
+
+    sets = []
+    for part in parts:
+        path = cuts_path(fbank_dir, part)
+        if not path.is_file():
+            raise UserError(
+                f"{path}: missing cut manifest (run run.sh stages 1-2, or link an icefall data/fbank)"
+            )
+        sets.append(CutSet.from_file(path))
+    return sets[0] if len(sets) == 1 else combine(sets)
+
+
+def filter_cuts(cuts, sp, min_duration: float = 0.5, max_duration: float = 20.0):
+    """Drop cuts an RNN-T cannot learn from (icefall's remove_short_and_long_utt): too short, too long, or
+    with more BPE tokens than encoder frames after 4x subsampling."""
+
+    def keep(cut) -> bool:
+        if not min_duration <= cut.duration <= max_duration:
+            return False
+        tokens = sp.encode(cut.supervisions[0].text, out_type=int)
+        return 0 < len(tokens) <= encoder_frames(cut.num_frames)
+
+    return cuts.filter(keep)
+
+
+def make_train_loader(
+    cuts,
+    max_duration: float,
+    world_size: int = 1,
+    rank: int = 0,
+    seed: int = 42,
+    spec_augment: bool = True,
+    num_buckets: int = 10,
+) -> DataLoader:
+    """DynamicBucketingSampler (sharded by rank) + K2SpeechRecognitionDataset with SpecAugment."""
+    from lhotse.dataset import DynamicBucketingSampler, K2SpeechRecognitionDataset, SpecAugment
+
+    transforms = []
+    if spec_augment:
+        # icefall's settings, with fewer frame masks: our utterances are a few seconds long.
+        transforms.append(
+            SpecAugment(
+                time_warp_factor=80,
+                num_feature_masks=2,
+                features_mask_size=27,
+                num_frame_masks=2,
+                frames_mask_size=100,
+                max_frames_mask_fraction=0.15,
+            )
+        )
+    sampler = DynamicBucketingSampler(
+        cuts,
+        max_duration=max_duration,
+        shuffle=True,
+        num_buckets=num_buckets,
+        drop_last=world_size > 1,  # equal batch counts on every rank
+        world_size=world_size,
+        rank=rank,
+        seed=seed,
+    )
+    dataset = K2SpeechRecognitionDataset(input_transforms=transforms, return_cuts=True)
+    # A private generator: creating a DataLoader iterator draws a seed, and drawing it from the global RNG
+    # would shift dropout masks between an interrupted-and-resumed run and an uninterrupted one.
+    return DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=0, generator=torch.Generator())
+
+
+def make_valid_loader(cuts, max_duration: float) -> DataLoader:
+    """Deterministic (unshuffled) loader for validation/decoding."""
+    from lhotse.dataset import K2SpeechRecognitionDataset, SimpleCutSampler
+
+    sampler = SimpleCutSampler(cuts, max_duration=max_duration, shuffle=False)
+    return DataLoader(
+        K2SpeechRecognitionDataset(return_cuts=True), sampler=sampler, batch_size=None, num_workers=0
+    )
+
+
+def to_batch(lhotse_batch: dict, sp, blank_id: int = 0) -> Batch:
+    """lhotse's batch dict -> Batch with BPE targets padded with blank."""
+    features = lhotse_batch["inputs"]
+    sups = lhotse_batch["supervisions"]
+    feature_lens = torch.zeros(features.size(0), dtype=torch.int64)
+    feature_lens[sups["sequence_idx"]] = sups["num_frames"].to(torch.int64)
+    texts = [""] * features.size(0)
+    for idx, text in zip(sups["sequence_idx"].tolist(), sups["text"]):
+        texts[idx] = text
+    token_lists = sp.encode(texts, out_type=int)
+    target_lens = torch.tensor([len(t) for t in token_lists], dtype=torch.int64)
+    targets = torch.full((len(token_lists), max(1, int(target_lens.max()))), blank_id, dtype=torch.int64)
+    for i, tokens in enumerate(token_lists):
+        targets[i, : len(tokens)] = torch.tensor(tokens, dtype=torch.int64)
+    return Batch(features, feature_lens, targets, target_lens)
+
+
+def check_vocab(sp, vocab_size: int, bpe_model: str | Path) -> None:
+    """A BPE model must have exactly the model's output vocabulary."""
+    if sp.get_piece_size() != vocab_size:
+        raise UserError(
+            f"--bpe-model {bpe_model} has {sp.get_piece_size()} tokens but the model's vocab_size is {vocab_size}"
+        )
+    logging.info("BPE model %s: %d tokens", bpe_model, vocab_size)

@@ -1,0 +1,278 @@
+"""The supernet training loop: sandwich steps, in-place KD, DDP, icefall checkpoints, TensorBoard.
+
+One batch, start to end: loader -> `to_batch` -> `step_subnets` (which subnets) -> `SubnetObjective`
+(loss of each, largest first as teacher) -> backward (gradients accumulate; DDP syncs on the last
+member) -> one optimizer step -> Eden.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
+from todm.model import SubnetConfig, Transducer
+from todm.optim import Eden, make_optimizer
+from todm.train.checkpoint import (
+    check_architecture,
+    load_model_state,
+    read_checkpoint,
+    remove_old_checkpoints,
+    save_checkpoint,
+    set_rng_state,
+    update_averaged_model,
+)
+from todm.train.data import to_batch
+from todm.train.objective import LossSettings, StepObjective
+from todm.train.sandwich import kd_scale_at, step_subnets, warmup_loss_scales
+
+
+@dataclass
+class Progress:
+    """Counters saved in every checkpoint (icefall's names)."""
+
+    batch_idx_train: int = 0
+    cur_epoch: int = 1
+    cur_batch_idx: int = 0  # batches done in the current epoch
+    train_seconds: float = 0.0  # wall time spent training, summed over resumed runs
+
+
+@dataclass
+class KindStats:
+    """Loss sums per subnet kind since the last log line, normalised per frame when logged."""
+
+    sums: dict = field(default_factory=dict)
+
+    def add(self, kind: str, frames: int, **losses: float) -> None:
+        entry = self.sums.setdefault(kind, {"frames": 0})
+        entry["frames"] += frames
+        for name, value in losses.items():
+            entry[name] = entry.get(name, 0.0) + value
+
+    def per_frame(self) -> dict[str, dict[str, float]]:
+        return {
+            kind: {k: v / max(1, e["frames"]) for k, v in e.items() if k != "frames"}
+            for kind, e in self.sums.items()
+        }
+
+
+class Trainer:
+    """Owns model, optimizer, scheduler and the loop. `params` is the namespace from train.py."""
+
+    def __init__(self, params, model: Transducer, sp, rank: int = 0, world_size: int = 1) -> None:
+        self.params, self.sp, self.rank, self.world_size = params, sp, rank, world_size
+        self.exp_dir = Path(params.exp_dir)
+        self.model = model
+        self.model_avg = copy.deepcopy(model).to(torch.float64) if rank == 0 else None
+        self.optimizer = make_optimizer(model.parameters(), name=params.optimizer, lr=params.base_lr)
+        self.scheduler = Eden(
+            self.optimizer, params.lr_batches, params.lr_epochs, warmup_batches=params.warmup_batches
+        )
+        self.objective = StepObjective(model)
+        if world_size > 1:
+            # Without the sandwich's largest member a step may leave supernet weights unused.
+            self.objective = DistributedDataParallel(self.objective, find_unused_parameters=True)
+        self.progress = Progress()
+        self.fixed_subnet: SubnetConfig | None = params.fixed_subnet
+        self.tb = None
+        if rank == 0 and params.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(log_dir=str(self.exp_dir / "tensorboard"))
+
+    # ---- checkpoints -------------------------------------------------------------------------------
+    def resume(self, path: Path, sampler=None) -> None:
+        """Restore everything from `path` so the run continues exactly where it stopped."""
+        state = read_checkpoint(path)
+        check_architecture(state, self.model.cfg, path)
+        load_model_state(self.model, state["model"], path)
+        if self.model_avg is not None and state.get("model_avg") is not None:
+            load_model_state(self.model_avg, state["model_avg"], path)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.progress = Progress(**state["progress"])
+        if sampler is not None and state.get("sampler") is not None:
+            sampler.load_state_dict(state["sampler"])
+        set_rng_state(state["rng"])
+        logging.info(
+            "resumed from %s at batch %d (epoch %d)",
+            path,
+            self.progress.batch_idx_train,
+            self.progress.cur_epoch,
+        )
+
+    def save(self, path: Path, sampler=None) -> None:
+        if self.rank != 0:
+            return
+        save_checkpoint(
+            path,
+            self.model,
+            self.model_avg,
+            optimizer=self.optimizer,
+            scheduler=self.scheduler,
+            sampler=sampler,
+            progress=vars(self.progress).copy(),
+            fixed_subnet=None if self.fixed_subnet is None else self.fixed_subnet.to_dict(),
+        )
+
+    # ---- one step ------------------------------------------------------------------------------------
+    def train_step(self, batch, stats: KindStats | None = None) -> None:
+        """One optimizer step on `batch` over the step's subnets (sandwich or fixed subnet)."""
+        self.accumulate_gradients(batch, stats)
+        step = self.progress.batch_idx_train + 1
+        self.progress.batch_idx_train = step
+        self.scheduler.step_batch(step)
+        self.optimizer.step()
+        if self.model_avg is not None and step % self.params.average_period == 0:
+            update_averaged_model(self.model_avg, self.model, self.params.average_period, step)
+
+    def accumulate_gradients(self, batch, stats: KindStats | None = None) -> None:
+        """Forward/backward of every subnet of the next step; gradients summed (and reduced over ranks)."""
+        p = self.params
+        step = self.progress.batch_idx_train + 1
+        members = step_subnets(
+            self.model.cfg,
+            step,
+            p.seed,
+            p.num_random_subnets,
+            p.sandwich,
+            p.dropout_min,
+            p.dropout_max,
+            p.adaptive_dropout,
+            self.fixed_subnet,
+        )
+        simple_scale, pruned_scale = warmup_loss_scales(step, p.warm_step, p.simple_loss_scale)
+        kd = kd_scale_at(step, p.kd_scale, p.kd_start_batch, p.kd_ramp_batches) if p.use_kd else 0.0
+        ctc = p.ctc_loss_scale if p.use_ctc else 0.0
+        settings = LossSettings(
+            simple_scale,
+            pruned_scale,
+            ctc,
+            kd,
+            p.prune_range,
+            p.am_scale,
+            p.lm_scale,
+            p.alpha_min,
+            p.alpha_max,
+        )
+        self.optimizer.zero_grad(set_to_none=True)
+        out = self.objective(batch, members, settings)
+        # DDP averages gradients over ranks; scale so they equal the sum over the global batch.
+        (out.total * self.world_size).backward()
+        if stats is not None:
+            for member, losses in zip(members, out.members):
+                stats.add(
+                    member.kind,
+                    losses.num_frames,
+                    simple=float(losses.simple),
+                    pruned=float(losses.pruned),
+                    ctc=float(losses.ctc),
+                    kd=float(losses.kd),
+                )
+
+    # ---- the loop ------------------------------------------------------------------------------------
+    def train(self, train_loader, total_hours: float) -> None:
+        p = self.params
+        start = time.time()
+        seconds_before = self.progress.train_seconds
+        hours_per_epoch = total_hours
+        for epoch in range(self.progress.cur_epoch, p.num_epochs + 1):
+            self.progress.cur_epoch = epoch
+            self.scheduler.step_epoch(epoch - 1)
+            train_loader.sampler.set_epoch(epoch - 1)
+            stats, hours_done = KindStats(), 0.0
+            for lhotse_batch in train_loader:
+                batch = to_batch(lhotse_batch, self.sp, self.model.cfg.blank_id)
+                hours_done += float(batch.feature_lens.sum()) * 0.01 / 3600 * self.world_size
+                self.train_step(batch, stats)
+                self.progress.cur_batch_idx += 1
+                self.progress.train_seconds = seconds_before + time.time() - start
+                step = self.progress.batch_idx_train
+                if step % p.log_interval == 0:
+                    done = ((epoch - 1) * hours_per_epoch + hours_done) / (p.num_epochs * hours_per_epoch)
+                    self.log(stats, epoch, done)
+                    stats = KindStats()
+                stop = self.should_stop()
+                if stop or step % p.save_every_n == 0:
+                    self.save(self.exp_dir / f"checkpoint-{step}.pt", train_loader.sampler)
+                    if self.rank == 0:
+                        remove_old_checkpoints(self.exp_dir, p.keep_last_k)
+                if stop:
+                    logging.info("stopping at batch %d (limit reached)", step)
+                    return
+            self.progress.cur_batch_idx = 0
+            self.progress.cur_epoch = epoch + 1
+            self.save(self.exp_dir / f"epoch-{epoch}.pt")
+            logging.info(
+                "epoch %d done: %d batches so far, %.1f min of training",
+                epoch,
+                self.progress.batch_idx_train,
+                self.progress.train_seconds / 60,
+            )
+
+    def should_stop(self) -> bool:
+        p = self.params
+        if p.max_steps > 0 and self.progress.batch_idx_train >= p.max_steps:
+            return True
+        stop = p.max_train_minutes > 0 and self.progress.train_seconds >= 60 * p.max_train_minutes
+        if self.world_size > 1:  # every rank must agree, or the others hang in the next all-reduce
+            flag = torch.tensor([int(stop)])
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            stop = bool(flag.item())
+        return stop
+
+    def log(self, stats: KindStats, epoch: int, fraction_done: float) -> None:
+        if self.rank != 0:
+            return
+        p, prog = self.params, self.progress
+        if p.max_steps > 0:
+            fraction_done = max(fraction_done, prog.batch_idx_train / p.max_steps)
+        if p.max_train_minutes > 0:
+            fraction_done = max(fraction_done, prog.train_seconds / (60 * p.max_train_minutes))
+        elapsed = prog.train_seconds
+        eta = elapsed / fraction_done - elapsed if fraction_done > 0 else math.nan
+        lr = self.scheduler.get_last_lr()[0]
+        grad_norm = getattr(self.optimizer, "last_grad_norm", None)
+        grad_norm = grad_norm() if callable(grad_norm) else grad_norm
+        losses = stats.per_frame()
+        parts = [
+            f"{kind}: pruned {v['pruned']:.3f} simple {v['simple']:.3f}"
+            + (f" ctc {v['ctc']:.3f}" if v["ctc"] else "")
+            + (f" kd {v['kd']:.4f}" if v["kd"] else "")
+            for kind, v in losses.items()
+        ]
+        logging.info(
+            "epoch %d batch %d | %s | lr %.2e | %.1f min, ETA %.1f min",
+            epoch,
+            prog.batch_idx_train,
+            " | ".join(parts),
+            lr,
+            elapsed / 60,
+            eta / 60,
+        )
+        if self.tb is not None:
+            for kind, values in losses.items():
+                for name, value in values.items():
+                    self.tb.add_scalar(f"train/{kind}_{name}_loss", value, prog.batch_idx_train)
+            self.tb.add_scalar("train/lr", lr, prog.batch_idx_train)
+            if grad_norm is not None:
+                self.tb.add_scalar("train/grad_norm", grad_norm, prog.batch_idx_train)
+            self.tb.flush()
+
+
+def init_distributed(rank: int, world_size: int, master_port: int) -> None:
+    """gloo on CPU, nccl on GPU; works for --world-size spawning and for torchrun alike."""
+    if world_size <= 1 or dist.is_initialized():
+        return
+    os.environ.setdefault("MASTER_ADDR", "localhost")
+    os.environ.setdefault("MASTER_PORT", str(master_port))
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    dist.init_process_group(backend, rank=rank, world_size=world_size)

@@ -1,0 +1,178 @@
+"""The training objective of one step: for each sampled subnet, pruned RNN-T (+ CTC helper) (+ in-place KD).
+
+`StepObjective` is the module DDP wraps: its forward runs all of the step's subnets. Follows icefall's pruned_transducer model.forward: the
+decoder reads blank-prepended targets, the simple loss gives the prune ranges, the joiner runs on the
+pruned lattice only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from todm.distill import adaptive_alpha_divergence
+from todm.model import Transducer
+from todm.rnnt import pruned_rnnt_loss
+from todm.train.sandwich import SampledSubnet
+
+
+@dataclass
+class Batch:
+    """A collated batch: features (N, T, 80), feature_lens (N,), targets (N, S) padded with blank, target_lens."""
+
+    features: Tensor
+    feature_lens: Tensor
+    targets: Tensor
+    target_lens: Tensor
+
+
+@dataclass
+class TeacherOutput:
+    """What the largest subnet hands to the students: its pruned-lattice logits and the ranges."""
+
+    logits: Tensor  # (N, T', prune_range, V), detached
+    ranges: Tensor  # (N, T', prune_range)
+
+
+@dataclass
+class LossSettings:
+    """Per-step scales (icefall warm-up of simple/pruned, CTC helper, KD ramp) and lattice settings."""
+
+    simple_scale: float
+    pruned_scale: float
+    ctc_scale: float
+    kd_scale: float
+    prune_range: int = 5
+    am_scale: float = 0.0
+    lm_scale: float = 0.0
+    alpha_min: float = -1.0
+    alpha_max: float = 1.0
+    iw_clip: float = 5.0
+
+
+@dataclass
+class SubnetLosses:
+    """Summed (over utterances) losses of one subnet, plus the teacher material when it is the largest."""
+
+    total: Tensor
+    simple: Tensor
+    pruned: Tensor
+    ctc: Tensor
+    kd: Tensor
+    num_frames: int
+    teacher: TeacherOutput
+
+
+@dataclass
+class StepLosses:
+    """The step's total (what backward runs on) and each member's losses, in member order."""
+
+    total: Tensor
+    members: list[SubnetLosses]
+
+
+class StepObjective(nn.Module):
+    """Wraps the supernet; forward(batch, members, settings) returns the losses of one training step.
+
+    The shared parts (front end, decoder) run once per step; each member's elastic layers run on their
+    output. The first member is the KD teacher of the others. One module call per step keeps DDP simple:
+    one forward, one backward, one gradient all-reduce.
+    """
+
+    def __init__(self, model: Transducer) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: Batch, members: list[SampledSubnet], settings: LossSettings) -> StepLosses:
+        model = self.model
+        frontend_out, encoder_lens = model.forward_frontend(batch.features, batch.feature_lens)
+        decoder_out = model.decoder(F.pad(batch.targets, (1, 0), value=model.cfg.blank_id))
+        teacher, results = None, []
+        for member in members:
+            encoder_out = model.forward_layers(frontend_out, encoder_lens, member.subnet, member.dropout)
+            losses = self.subnet_losses(encoder_out, encoder_lens, decoder_out, batch, settings, teacher)
+            if teacher is None and settings.kd_scale > 0:
+                teacher = losses.teacher
+            results.append(losses)
+        return StepLosses(total=sum(r.total for r in results), members=results)
+
+    def subnet_losses(
+        self,
+        encoder_out: Tensor,
+        encoder_lens: Tensor,
+        decoder_out: Tensor,
+        batch: Batch,
+        settings: LossSettings,
+        teacher: TeacherOutput | None,
+    ) -> SubnetLosses:
+        """Pruned RNN-T (+ CTC helper) (+ KD towards `teacher`) of one subnet's encoder output."""
+        model = self.model
+        rnnt = pruned_rnnt_loss(
+            encoder_out=encoder_out,
+            encoder_out_lens=encoder_lens,
+            decoder_out=decoder_out,
+            targets=batch.targets,
+            target_lens=batch.target_lens,
+            joiner=model.joiner,
+            simple_am_proj=model.simple_am_proj,
+            simple_lm_proj=model.simple_lm_proj,
+            blank_id=model.cfg.blank_id,
+            prune_range=settings.prune_range,
+            am_scale=settings.am_scale,
+            lm_scale=settings.lm_scale,
+            ranges=None if teacher is None else teacher.ranges,
+        )
+        zero = encoder_out.new_zeros(())
+        ctc = zero
+        if model.ctc_output is not None and settings.ctc_scale > 0:
+            ctc = ctc_loss(
+                model.ctc_output(encoder_out),
+                encoder_lens,
+                batch.targets,
+                batch.target_lens,
+                model.cfg.blank_id,
+            )
+        kd = zero
+        if teacher is not None:
+            kd = adaptive_alpha_divergence(
+                rnnt.logits,
+                teacher.logits,
+                alpha_min=settings.alpha_min,
+                alpha_max=settings.alpha_max,
+                iw_clip=settings.iw_clip,
+                mask=lattice_mask(encoder_lens, batch.target_lens, teacher.ranges),
+                reduction="sum",
+            )
+        total = (
+            settings.simple_scale * rnnt.simple_loss
+            + settings.pruned_scale * rnnt.pruned_loss
+            + settings.ctc_scale * ctc
+            + settings.kd_scale * kd
+        )
+        return SubnetLosses(
+            total=total,
+            simple=rnnt.simple_loss.detach(),
+            pruned=rnnt.pruned_loss.detach(),
+            ctc=ctc.detach(),
+            kd=kd.detach(),
+            num_frames=int(encoder_lens.sum()),
+            teacher=TeacherOutput(rnnt.logits.detach(), rnnt.ranges),
+        )
+
+
+def ctc_loss(logits: Tensor, logit_lens: Tensor, targets: Tensor, target_lens: Tensor, blank: int) -> Tensor:
+    """CTC helper loss (icefall's --use-ctc), summed over utterances. logits: (N, T, V)."""
+    log_probs = logits.log_softmax(-1).transpose(0, 1)  # (T, N, V)
+    return F.ctc_loss(
+        log_probs, targets, logit_lens, target_lens, blank=blank, reduction="sum", zero_infinity=True
+    )
+
+
+def lattice_mask(encoder_lens: Tensor, target_lens: Tensor, ranges: Tensor) -> Tensor:
+    """(N, T, R) bool: lattice nodes inside each utterance (frame < T_n and symbol position <= S_n)."""
+    frames = torch.arange(ranges.size(1), device=ranges.device)
+    frame_ok = frames.view(1, -1, 1) < encoder_lens.view(-1, 1, 1)
+    return frame_ok & (ranges <= target_lens.view(-1, 1, 1))
