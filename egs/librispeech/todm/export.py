@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""Export one subnet of the trained supernet as a real, smaller model: PyTorch + sherpa-onnx ONNX (+ int8).
+
+Usage (from egs/librispeech/todm):
+    ./export.py --exp-dir exp --epoch 8 --avg 2 --use-averaged-model true --subnet smallest \
+        --tokens data/lang_bpe_500/tokens.txt
+    ./export.py --exp-dir exp --epoch 8 --avg 2 --subnet exp/search/subnet-small.json \
+        --out-dir exp/exported/small --decode-sets test-clean,test-other     # fill WER/RTF in the card
+    ./export.py ... --wer-summary test-clean=exp/greedy_search/wer-summary-test-clean-greedy_search-...txt
+
+Writes <out-dir> (default <exp-dir>/exported/<subnet name>):
+    model.pt                       standalone PyTorch model (todm.export.load_standalone; no supernet needed)
+    encoder.onnx decoder.onnx joiner.onnx tokens.txt    sherpa-onnx offline transducer
+    encoder.int8.onnx decoder.int8.onnx joiner.int8.onnx    dynamic int8 (--int8 true)
+    subnet.json model_card.json    the subnet and its card (params, MACs/s, file sizes, WER, RTF)
+Then transcribe wav files with ./pretrained.py (sherpa-onnx) or ./onnx_pretrained.py (onnxruntime).
+WER/RTF in the card: --decode-sets runs PyTorch greedy search on those sets (precomputed fbank from
+--manifest-dir); --wer-summary copies WERs from decode.py's wer-summary files. Otherwise they are null.
+"""
+
+import argparse
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import torch
+
+from todm.cli import run_main, setup_logging, str2bool
+from todm.decode import decode_cuts, load_averaged_model, read_wer_summary, resolve_subnet
+from todm.errors import UserError
+from todm.export import export_onnx, model_card, quantize_int8, read_tokens, save_standalone, write_model_card
+from todm.io import write_text_atomic
+from todm.model import num_params
+
+log = logging.getLogger(__name__)
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add = parser.add_argument
+    add("--exp-dir", default="exp")
+    add("--epoch", type=int, default=8)
+    add("--iter", type=int, default=0)
+    add("--avg", type=int, default=1)
+    add("--use-averaged-model", type=str2bool, default=True)
+    add("--average-period", type=int, default=100, help="train.py's --average-period")
+    add("--subnet", default=None, help="largest | smallest | subnet JSON file (default: largest)")
+    add("--tokens", default="data/lang_bpe_500/tokens.txt", help="icefall tokens.txt of the BPE model")
+    add("--out-dir", default=None, help="default: <exp-dir>/exported/<subnet name>")
+    add("--int8", type=str2bool, default=True, help="also write dynamically quantized *.int8.onnx")
+    add("--onnx", type=str2bool, default=True, help="write the ONNX files (false: model.pt only)")
+    add("--decode-sets", default="", help="comma-separated sets to decode (greedy) for the model card")
+    add("--manifest-dir", default="data/fbank")
+    add("--bpe-model", default=None, help="for --decode-sets (default: bpe.model beside --tokens)")
+    add("--wer-summary", default="", help="set=wer-summary-file,... copied into the model card")
+    add("--max-duration", type=float, default=100.0)
+    return parser
+
+
+def main() -> None:
+    params = get_parser().parse_args()
+    model, state, weights = load_averaged_model(params.exp_dir, params.epoch, params.iter, params.avg,
+                                                params.use_averaged_model, params.average_period)
+    subnet, name = resolve_subnet(params.subnet, model.cfg, state.get("fixed_subnet"))
+    out_dir = Path(params.out_dir or Path(params.exp_dir) / "exported" / name)
+    setup_logging(out_dir / "log-export")
+    pieces = read_tokens(params.tokens)
+    if len(pieces) != model.cfg.vocab_size:
+        raise UserError(f"--tokens {params.tokens}: {len(pieces)} tokens but the checkpoint's vocab_size is "
+                        f"{model.cfg.vocab_size}")
+    small = model.extract(subnet).eval()
+    source = {"exp_dir": str(params.exp_dir), "weights": weights + ("-use-averaged-model"
+              if params.use_averaged_model else ""), "subnet_name": name,
+              "batch_idx_train": (state.get("progress") or {}).get("batch_idx_train")}
+    log.info("subnet %s: %s, %.2fM deployed parameters", name, subnet.describe(),
+                 num_params(model.cfg, subnet, False) / 1e6)
+    save_standalone(out_dir / "model.pt", small, {**source, "subnet": subnet.to_dict()})
+    write_text_atomic(out_dir / "subnet.json", json.dumps(subnet.to_dict(), indent=2) + "\n")
+    shutil.copyfile(params.tokens, out_dir / "tokens.txt")
+    if params.onnx:
+        meta = {"subnet": subnet.to_json(), "source": json.dumps(source)}
+        paths = export_onnx(small, out_dir, meta)
+        if params.int8:
+            quantize_int8(paths)
+    wer, rtf = {}, {}
+    for item in filter(None, params.wer_summary.split(",")):
+        test_set, _, path = item.partition("=")
+        if not path:
+            raise UserError(f"--wer-summary {item}: expected set=path")
+        wer[test_set] = read_wer_summary(path)
+    sets = [s for s in params.decode_sets.split(",") if s]
+    if sets:
+        from todm.data.bpe import load_bpe
+        from todm.train.data import load_cuts
+
+        sp = load_bpe(params.bpe_model or Path(params.tokens).with_name("bpe.model"))
+        for test_set in sets:
+            results, timing = decode_cuts(small, None, load_cuts(params.manifest_dir, [test_set]), sp,
+                                          max_duration=params.max_duration)
+            from todm.decode import word_error_rate
+
+            stats = word_error_rate([r for _, r, _ in results], [h for _, _, h in results])
+            wer[test_set] = {"greedy_search": round(stats["wer"], 2)}
+            rtf[test_set] = {"pytorch_greedy_search": round(timing.rtf, 5), "threads": torch.get_num_threads()}
+            log.info("[%s] WER %.2f%%, PyTorch RTF %.4f", test_set, stats["wer"], timing.rtf)
+    card = model_card(model.cfg, subnet, out_dir, name, source, wer, rtf)
+    write_model_card(out_dir / "model_card.json", card)
+    log.info("exported %s to %s (%d files)", name, out_dir, len(card["file_bytes"]))
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,133 @@
+"""Running an exported model: onnxruntime directly (our search code) and sherpa-onnx (its own search).
+
+`OnnxTransducer` implements todm.decode.search.TransducerSteps on top of the three onnxruntime sessions,
+so greedy_search / modified_beam_search decode it exactly as they decode the PyTorch model (icefall's
+onnx_pretrained.py does the same with its own loop). Features come from todm.data.features.knf_fbank,
+the kaldi-native-fbank front end that sherpa-onnx itself uses.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from todm.errors import UserError
+
+from .onnx_export import ONNX_PARTS
+
+
+def model_files(model_dir: str | Path, int8: bool = False) -> dict[str, Path]:
+    """{encoder, decoder, joiner, tokens} paths of an export directory, checked to exist."""
+    model_dir = Path(model_dir)
+    suffix = ".int8.onnx" if int8 else ".onnx"
+    files = {part: model_dir / f"{part}{suffix}" for part in ONNX_PARTS}
+    files["tokens"] = model_dir / "tokens.txt"
+    for name, path in files.items():
+        if not path.is_file():
+            raise UserError(f"{path}: missing ({name}); run export.py" + (" (int8 files: --int8 true)" if int8 else ""))
+    return files
+
+
+def read_tokens(path: str | Path) -> list[str]:
+    """tokens.txt ("<piece> <id>" lines) -> pieces by id; checks ids are 0..V-1 and blank is 0."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: tokens.txt not found")
+    table: dict[int, str] = {}
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit():
+            raise UserError(f"{path}:{n}: expected '<piece> <id>', got {line!r}")
+        table[int(parts[1])] = parts[0]
+    if sorted(table) != list(range(len(table))):
+        raise UserError(f"{path}: ids are not 0..{len(table) - 1}")
+    return [table[i] for i in range(len(table))]
+
+
+def tokens_to_text(token_ids: list[int], pieces: list[str]) -> str:
+    """Join BPE pieces; '▁' starts a word (icefall's onnx_pretrained.py)."""
+    return "".join(pieces[i] for i in token_ids).replace("\u2581", " ").strip()
+
+
+class OnnxTransducer:
+    """encoder/decoder/joiner(.int8).onnx in onnxruntime; a TransducerSteps for todm.decode.search."""
+
+    def __init__(self, model_dir: str | Path, int8: bool = False, num_threads: int = 1) -> None:
+        import onnxruntime as ort
+
+        files = model_files(model_dir, int8)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = opts.inter_op_num_threads = num_threads
+        self.sessions = {part: ort.InferenceSession(str(files[part]), sess_options=opts,
+                                                    providers=["CPUExecutionProvider"]) for part in ONNX_PARTS}
+        meta = self.sessions["decoder"].get_modelmeta().custom_metadata_map
+        self.vocab_size, self.context_size = int(meta["vocab_size"]), int(meta["context_size"])
+        self.blank_id = 0
+        self.pieces = read_tokens(files["tokens"])
+        if len(self.pieces) != self.vocab_size:
+            raise UserError(f"{files['tokens']}: {len(self.pieces)} tokens but the model's vocab_size is "
+                            f"{self.vocab_size}")
+        self.unk_id = self.pieces.index("<unk>") if "<unk>" in self.pieces else None
+
+    def run_encoder(self, features: torch.Tensor, feature_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """features (N, T, 80), feature_lens (N,) -> projected encoder_out (N, T', J), lens (N,)."""
+        out, lens = self.sessions["encoder"].run(
+            None, {"x": features.numpy().astype(np.float32), "x_lens": feature_lens.numpy().astype(np.int64)})
+        return torch.from_numpy(out), torch.from_numpy(lens)
+
+    def project_encoder(self, encoder_out: torch.Tensor) -> torch.Tensor:
+        return encoder_out  # encoder.onnx already applies joiner.encoder_proj
+
+    def project_decoder(self, contexts: torch.Tensor) -> torch.Tensor:
+        (out,) = self.sessions["decoder"].run(None, {"y": contexts.numpy().astype(np.int64)})
+        return torch.from_numpy(out)
+
+    def logits(self, encoder_proj: torch.Tensor, decoder_proj: torch.Tensor) -> torch.Tensor:
+        (out,) = self.sessions["joiner"].run(
+            None, {"encoder_out": np.ascontiguousarray(encoder_proj.numpy()),
+                   "decoder_out": np.ascontiguousarray(decoder_proj.numpy())})
+        return torch.from_numpy(out)
+
+    def decode_samples(self, waves: list[np.ndarray], method: str = "greedy_search", beam_size: int = 4,
+                       max_sym_per_frame: int = 1) -> list[list[int]]:
+        """16 kHz float waves -> token ids, features by kaldi-native-fbank (padded with log(1e-10) as
+        sherpa-onnx pads)."""
+        from todm.data.features import knf_fbank
+        from todm.decode.search import greedy_search, modified_beam_search
+
+        feats = [torch.from_numpy(knf_fbank(w)) for w in waves]
+        lens = torch.tensor([f.size(0) for f in feats], dtype=torch.int64)
+        x = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True, padding_value=-23.025850929940457)
+        encoder_out, encoder_out_lens = self.run_encoder(x, lens)
+        if method == "greedy_search":
+            return greedy_search(self, encoder_out, encoder_out_lens, max_sym_per_frame, self.unk_id)
+        return modified_beam_search(self, encoder_out, encoder_out_lens, beam_size, self.unk_id)
+
+
+def sherpa_recognizer(model_dir: str | Path, int8: bool = False, method: str = "greedy_search",
+                      beam_size: int = 4, num_threads: int = 1):
+    """sherpa_onnx.OfflineRecognizer.from_transducer for an export directory."""
+    import sherpa_onnx
+
+    files = model_files(model_dir, int8)
+    read_tokens(files["tokens"])  # a clear error before sherpa-onnx's own
+    return sherpa_onnx.OfflineRecognizer.from_transducer(
+        encoder=str(files["encoder"]), decoder=str(files["decoder"]), joiner=str(files["joiner"]),
+        tokens=str(files["tokens"]), num_threads=num_threads, sample_rate=16000, feature_dim=80,
+        decoding_method=method, max_active_paths=beam_size, modeling_unit="bpe")
+
+
+def sherpa_decode(recognizer, waves: list[np.ndarray], pieces: list[str] | None = None
+                  ) -> list[tuple[str, list[int] | None]]:
+    """Decode 16 kHz float waves; returns (text, token ids) per wave (ids when `pieces` is given)."""
+    streams = []
+    for wave in waves:
+        stream = recognizer.create_stream()
+        stream.accept_waveform(16000, wave)
+        streams.append(stream)
+    recognizer.decode_streams(streams)
+    # sherpa-onnx reports pieces with '▁' turned into a space
+    index = {p.replace("\u2581", " "): i for i, p in enumerate(pieces)} if pieces else None
+    return [(s.result.text.strip(), [index[t] for t in s.result.tokens] if index else None) for s in streams]
