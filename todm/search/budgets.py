@@ -1,0 +1,254 @@
+"""Device budgets (profiles) and the costs they bound: parameters, MACs, latency, model size.
+
+Costs of a subnet (all of the *deployed* model: `Transducer.extract(subnet)` without the training-only heads
+simple_am_proj / simple_lm_proj / ctc_output):
+  params       exact parameter count (todm.model.num_params(..., include_training_heads=False)).
+  macs         encoder multiply-adds per second of audio, counted (todm.model.macs) on a REFERENCE_SECONDS
+               utterance and divided by its length: the SSM's Toeplitz mixing grows with T^2, so the per-second
+               figure depends on the length; 10 s is a typical LibriSpeech utterance.
+  model_mb     size estimate in MB (1e6 bytes). fp32: 4 bytes per parameter. int8: 1 byte per weight of a
+               Linear or Conv layer (dynamic weight quantization) + 4 bytes for everything else (biases, norms,
+               embeddings, SSM kernel parameters). icefall's ONNX export quantizes MatMul weights only; the
+               Conv2d front end weights are ~21k parameters, so the two estimates differ by < 0.07 MB.
+  latency_ms   measured: milliseconds of encoder + greedy search per second of audio, on this machine, one
+               torch thread, `warmup` untimed runs then the median of `repeats` timed runs (LatencyMeter).
+A profile is a named set of upper bounds; any subset of max_params / max_macs / max_latency_ms /
+max_model_mb may be given (model_dtype says whether max_model_mb means int8 or fp32), as absolute numbers
+('2.5M', '300M', 40) or relative to the supernet ('55%': 55% of the way from the smallest subnet's cost to
+the largest's, so one budget file serves every preset and vocabulary size).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from todm.errors import UserError
+from todm.model import SubnetConfig, SupernetConfig, Transducer, macs, num_params
+
+REFERENCE_SECONDS = 10.0
+FRAMES_PER_SECOND = 100  # 10 ms fbank frame shift
+BUDGET_KEYS = ("max_params", "max_macs", "max_latency_ms", "max_model_mb", "model_dtype")
+_COST_OF = {"max_params": "params", "max_macs": "macs", "max_latency_ms": "latency_ms", "max_model_mb": ""}
+_SUFFIXES = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+
+
+def parse_quantity(text: str | float, what: str = "value") -> float:
+    """'2.5M' -> 2.5e6, '300M' -> 3e8, '40' -> 40.0, '1e6' -> 1e6. Suffixes k/K, M, G, T (powers of 1000)."""
+    if isinstance(text, bool):
+        raise UserError(f"{what}: expected a number such as 2.5M, got {text!r}")
+    if isinstance(text, (int, float)):
+        value = float(text)
+    else:
+        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-zA-Z]?)\s*", str(text))
+        if m is None or m.group(2) not in _SUFFIXES:
+            raise UserError(
+                f"{what}: malformed number {text!r} (expected e.g. 2.5M, 300M, 40; suffixes k, M, G, T)"
+            )
+        value = float(m.group(1)) * _SUFFIXES[m.group(2)]
+    if not value > 0:
+        raise UserError(f"{what}: must be positive, got {text!r}")
+    return value
+
+
+@dataclass
+class Costs:
+    params: int
+    macs: float  # encoder MACs per second of audio
+    model_mb_fp32: float
+    model_mb_int8: float
+    latency_ms: float | None = None  # per second of audio; None when not measured
+
+    def model_mb(self, dtype: str) -> float:
+        return self.model_mb_int8 if dtype == "int8" else self.model_mb_fp32
+
+
+@dataclass
+class Budget:
+    """One device profile: upper bounds on the deployed subnet's costs (None = unbounded)."""
+
+    name: str
+    max_params: float | None = None
+    max_macs: float | None = None
+    max_latency_ms: float | None = None
+    max_model_mb: float | None = None
+    model_dtype: str = "fp32"
+    relative: dict[str, float] = field(default_factory=dict)  # key -> fraction, resolved by `resolve`
+
+    def __post_init__(self) -> None:
+        if self.model_dtype not in ("int8", "fp32"):
+            raise UserError(f"profile {self.name!r}: model_dtype must be int8 or fp32, got {self.model_dtype!r}")
+        if not self.relative and not any(v is not None for v in self.bounds().values()):
+            raise UserError(f"profile {self.name!r}: no budget given (use {', '.join(BUDGET_KEYS[:4])})")
+
+    def resolve(self, small: Costs, large: Costs) -> Budget:
+        """Turn relative bounds ('55%': 55% of the way from the smallest to the largest subnet) into numbers."""
+        values = {}
+        for key, frac in self.relative.items():
+            lo, hi = (getattr(c, _COST_OF[key]) if key != "max_model_mb" else c.model_mb(self.model_dtype)
+                      for c in (small, large))
+            if key == "max_latency_ms" and (lo is None or hi is None):
+                raise ValueError("relative latency budgets need measured latencies")
+            values[key] = lo + frac * (hi - lo)
+        return dataclasses.replace(self, **values, relative={})
+
+    def bounds(self) -> dict[str, float | None]:
+        return {
+            "max_params": self.max_params,
+            "max_macs": self.max_macs,
+            "max_latency_ms": self.max_latency_ms,
+            "max_model_mb": self.max_model_mb,
+        }
+
+    @property
+    def needs_latency(self) -> bool:
+        return self.max_latency_ms is not None
+
+    def violations(self, costs: Costs) -> list[str]:
+        """Human-readable list of exceeded bounds (empty: feasible)."""
+        out = []
+        if self.max_params is not None and costs.params > self.max_params:
+            out.append(f"params {costs.params / 1e6:.3f}M > {self.max_params / 1e6:.3f}M")
+        if self.max_macs is not None and costs.macs > self.max_macs:
+            out.append(f"MACs/s {costs.macs / 1e6:.1f}M > {self.max_macs / 1e6:.1f}M")
+        if self.max_model_mb is not None and costs.model_mb(self.model_dtype) > self.max_model_mb:
+            out.append(f"{self.model_dtype} size {costs.model_mb(self.model_dtype):.2f} MB > {self.max_model_mb:.4g} MB")
+        if self.max_latency_ms is not None:
+            if costs.latency_ms is None:
+                raise ValueError(f"profile {self.name!r} bounds latency but the latency was not measured")
+            if costs.latency_ms > self.max_latency_ms:
+                out.append(f"latency {costs.latency_ms:.1f} ms/s > {self.max_latency_ms:.4g} ms/s")
+        return out
+
+    def describe(self) -> str:
+        parts = []
+        if self.max_params is not None:
+            parts.append(f"params<={self.max_params / 1e6:.3g}M")
+        if self.max_macs is not None:
+            parts.append(f"MACs/s<={self.max_macs / 1e6:.4g}M")
+        if self.max_latency_ms is not None:
+            parts.append(f"latency<={self.max_latency_ms:.4g}ms/s")
+        if self.max_model_mb is not None:
+            parts.append(f"{self.model_dtype}<={self.max_model_mb:.4g}MB")
+        return " ".join(parts)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, **self.bounds(), "model_dtype": self.model_dtype, "relative": self.relative}
+
+
+def make_budget(name: str, values: dict, where: str = "") -> Budget:
+    """A Budget from a mapping of BUDGET_KEYS to strings/numbers ('2.5M'); unknown keys are an error.
+    A value 'P%' is relative: P% of the way from the smallest subnet's cost to the largest's."""
+    where = where or f"profile {name!r}"
+    if not isinstance(values, dict):
+        raise UserError(f"{where}: expected a mapping of budgets, got {values!r}")
+    unknown = sorted(set(values) - set(BUDGET_KEYS))
+    if unknown:
+        raise UserError(f"{where}: unknown budget key(s) {unknown}; allowed: {list(BUDGET_KEYS)}")
+    kw: dict = {}
+    for key, value in values.items():
+        if value is None:
+            continue
+        if key == "model_dtype":
+            kw[key] = str(value)
+        elif isinstance(value, str) and value.strip().endswith("%"):
+            frac = parse_quantity(value.strip()[:-1], f"{where}: {key}") / 100
+            if frac > 1:
+                raise UserError(f"{where}: {key}={value} is beyond the largest subnet (relative budgets are 0-100%)")
+            kw.setdefault("relative", {})[key] = frac
+        else:
+            kw[key] = parse_quantity(value, f"{where}: {key}")
+    return Budget(name, **kw)
+
+
+def load_profiles(path: str | Path) -> list[Budget]:
+    """Read a YAML file `profiles: {name: {max_params: 2.5M, max_macs: 300M, ...}, ...}`."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"--budgets {path}: file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise UserError(f"--budgets {path}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict) or set(data) != {"profiles"} or not isinstance(data["profiles"], dict):
+        raise UserError(f"--budgets {path}: expected one top-level key 'profiles' mapping names to budgets")
+    profiles = []
+    for name, values in data["profiles"].items():
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", str(name)):
+            raise UserError(f"--budgets {path}: profile name {name!r} must be [A-Za-z0-9_.-]+ (used in file names)")
+        profiles.append(make_budget(str(name), values, f"--budgets {path}: profile {name!r}"))
+    if not profiles:
+        raise UserError(f"--budgets {path}: no profiles")
+    return profiles
+
+
+def quantizable_weights(cfg: SupernetConfig, subnet: SubnetConfig) -> int:
+    """Weights of the Linear/Conv layers of the deployed subnet (what int8 weight quantization shrinks)."""
+    c1, c2, c3 = cfg.subsampling_channels
+    f3 = ((cfg.feature_dim - 1) // 2 - 1) // 2
+    d = cfg.d_model
+    total = 9 * (c1 + c1 * c2 + c2 * c3) + c3 * f3 * d
+    for lc in subnet.layers:
+        width = lc.ssm_heads * cfg.ssm_head_dim
+        total += 2 * d * width + 2 * d * lc.ffn_dim
+    if cfg.context_size > 1:
+        total += cfg.decoder_dim * cfg.context_size  # depthwise Conv1d
+    total += d * cfg.joiner_dim + cfg.decoder_dim * cfg.joiner_dim + cfg.joiner_dim * cfg.vocab_size
+    return total
+
+
+def static_costs(cfg: SupernetConfig, subnet: SubnetConfig) -> Costs:
+    """Params, MACs/s and size estimates (analytic, instant)."""
+    params = num_params(cfg, subnet, include_training_heads=False)
+    frames = int(REFERENCE_SECONDS * FRAMES_PER_SECOND)
+    q = quantizable_weights(cfg, subnet)
+    return Costs(
+        params=params,
+        macs=macs(cfg, subnet, frames) / REFERENCE_SECONDS,
+        model_mb_fp32=4 * params / 1e6,
+        model_mb_int8=(q + 4 * (params - q)) / 1e6,
+    )
+
+
+class LatencyMeter:
+    """Encoder + greedy-search time of the extracted subnet per second of audio (ms), one thread, median.
+
+    features: (1, T, feature_dim) of one fixed utterance (the search script takes the dev subset's
+    median-length cut). Uses todm.decode.greedy_search, imported when first needed.
+    """
+
+    def __init__(self, model: Transducer, features: torch.Tensor, warmup: int = 2, repeats: int = 5,
+                 num_threads: int = 1, unk_id: int | None = None) -> None:
+        if features.dim() != 3 or features.size(0) != 1:
+            raise ValueError(f"LatencyMeter wants features of shape (1, T, F), got {tuple(features.shape)}")
+        self.model, self.features = model, features
+        self.lens = torch.tensor([features.size(1)], dtype=torch.int64)
+        self.seconds = features.size(1) / FRAMES_PER_SECOND
+        self.warmup, self.repeats, self.num_threads, self.unk_id = warmup, repeats, num_threads, unk_id
+
+    @torch.no_grad()
+    def __call__(self, subnet: SubnetConfig) -> float:
+        from todm.decode import greedy_search
+
+        small = self.model.extract(subnet).eval()
+        previous = torch.get_num_threads()
+        torch.set_num_threads(self.num_threads)
+        try:
+            times = []
+            for i in range(self.warmup + self.repeats):
+                start = time.perf_counter()
+                enc, enc_lens = small.forward_encoder(self.features, self.lens)
+                greedy_search(small, enc, enc_lens, unk_id=self.unk_id)
+                if i >= self.warmup:
+                    times.append(time.perf_counter() - start)
+        finally:
+            torch.set_num_threads(previous)
+        return 1000.0 * statistics.median(times) / self.seconds

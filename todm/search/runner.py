@@ -1,0 +1,189 @@
+"""One search run: several device profiles, one shared cache of evaluations, history on disk.
+
+WER does not depend on the budget, so every profile's evolution (and the random baseline) looks candidates
+up in one history (history.jsonl) before decoding: no subnet is decoded twice, within a run or across an
+interrupted one. Costs are cached too: params/MACs/size in memory (analytic), latency in latency.jsonl
+(measured once per subnet, including candidates that were measured only to be rejected), so a resumed run
+replays the same decisions and reaches the same point without decoding again.
+A history record names the profile, method and generation that first evaluated the subnet; pareto.json
+lists every subnet each profile's evolution (and random search) visited. Each profile's chosen subnet is the lowest-WER evaluated subnet (from any profile or method) that satisfies
+its budget; ties go to fewer parameters.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from todm.errors import UserError
+from todm.model import SubnetConfig
+
+from .budgets import Budget, Costs, static_costs
+from .evolution import Evaluated, EvolutionSettings, SearchResult, evolutionary_search, random_search
+from .fitness import JsonlStore
+from .space import SearchSpace, subnet_key
+
+logger = logging.getLogger(__name__)
+
+
+class CostTable:
+    """Costs per subnet: analytic ones memoised, latency measured once and kept in `latency_store`."""
+
+    def __init__(self, space: SearchSpace, latency_meter: Callable[[SubnetConfig], float] | None = None,
+                 latency_store: JsonlStore | None = None) -> None:
+        self.space, self.meter, self.store = space, latency_meter, latency_store
+        self._static: dict[str, Costs] = {}
+        self._latency: dict[str, float] = {}
+        self.measurements = 0
+
+    @property
+    def has_latency(self) -> bool:
+        return self.meter is not None
+
+    def latency(self, subnet: SubnetConfig) -> float:
+        key = subnet_key(subnet)
+        if key not in self._latency:
+            record = self.store.get(key) if self.store is not None else None
+            if record is None:
+                if self.meter is None:
+                    raise UserError("a latency budget needs latency measurement (--measure-latency true)")
+                record = {"key": key, "latency_ms": float(self.meter(subnet))}
+                self.measurements += 1
+                if self.store is not None:
+                    self.store.append(record)
+            self._latency[key] = float(record["latency_ms"])
+        return self._latency[key]
+
+    def costs(self, subnet: SubnetConfig, with_latency: bool | None = None) -> Costs:
+        key = subnet_key(subnet)
+        if key not in self._static:
+            self._static[key] = static_costs(self.space.cfg, subnet)
+        c = self._static[key]
+        if with_latency if with_latency is not None else self.has_latency:
+            c = Costs(c.params, c.macs, c.model_mb_fp32, c.model_mb_int8, self.latency(subnet))
+        return c
+
+    def feasible_for(self, budget: Budget) -> Callable[[SubnetConfig], bool]:
+        return lambda subnet: not budget.violations(self.costs(subnet, budget.needs_latency))
+
+
+def describe_costs(c: Costs) -> str:
+    text = f"{c.params / 1e6:.3f}M params, {c.macs / 1e6:.1f}M MACs/s, {c.model_mb_fp32:.2f} MB fp32 / " \
+           f"{c.model_mb_int8:.2f} MB int8"
+    return text + (f", {c.latency_ms:.1f} ms/s latency" if c.latency_ms is not None else "")
+
+
+def resolve_budgets(profiles: list[Budget], table: CostTable) -> list[Budget]:
+    """Resolve relative budgets and refuse any profile the smallest subnet already violates."""
+    space = table.space
+    small = table.costs(space.smallest(), any(b.needs_latency or "max_latency_ms" in b.relative for b in profiles))
+    large = table.costs(space.largest(), small.latency_ms is not None)
+    resolved = []
+    for budget in profiles:
+        budget = budget.resolve(small, large)
+        broken = budget.violations(small)
+        if broken:
+            raise UserError(
+                f"profile {budget.name!r} ({budget.describe()}) is below the smallest subnet "
+                f"{space.smallest().describe()}: {describe_costs(small)} ({'; '.join(broken)})"
+            )
+        if not budget.violations(large):
+            logger.warning("profile %r (%s) does not constrain this supernet: the largest subnet fits (%s)",
+                           budget.name, budget.describe(), describe_costs(large))
+        resolved.append(budget)
+    return resolved
+
+
+@dataclass
+class ProfileResult:
+    budget: Budget
+    evolution: SearchResult
+    random: SearchResult | None
+    chosen: dict  # the history record of the chosen subnet
+
+
+class Search:
+    """Evaluates (cached) and runs evolution / random search per profile."""
+
+    def __init__(self, space: SearchSpace, wer: Callable[[SubnetConfig], float], table: CostTable,
+                 history: JsonlStore, settings: EvolutionSettings, seed: int = 42, progress: bool = True) -> None:
+        self.space, self.wer, self.table, self.history = space, wer, table, history
+        self.settings, self.seed, self.progress = settings, seed, progress
+        self.decoded = 0  # evaluations actually run (cache misses)
+
+    def evaluate(self, subnet: SubnetConfig, profile: str, method: str, generation: int) -> float:
+        key = subnet_key(subnet)
+        record = self.history.get(key)
+        if record is None:
+            start = time.perf_counter()
+            wer = float(self.wer(subnet))
+            seconds = time.perf_counter() - start
+            self.decoded += 1
+            c = self.table.costs(subnet)
+            record = {"key": key, "subnet": subnet.to_dict(), "wer": wer, "params": c.params, "macs": c.macs,
+                      "model_mb_fp32": c.model_mb_fp32, "model_mb_int8": c.model_mb_int8,
+                      "latency_ms": c.latency_ms, "profile": profile, "method": method,
+                      "generation": generation, "eval_seconds": round(seconds, 3)}
+            self.history.append(record)
+        return float(record["wer"])
+
+    def references(self) -> dict[str, dict]:
+        """Evaluate the largest and smallest subnets (the ends of every front)."""
+        out = {}
+        for name, subnet in (("largest", self.space.largest()), ("smallest", self.space.smallest())):
+            self.evaluate(subnet, "-", "reference", -1)
+            out[name] = self.history.get(subnet_key(subnet))
+        return out
+
+    def _bar(self, desc: str, total: int):
+        from tqdm import tqdm
+
+        return tqdm(total=total, desc=desc, disable=not self.progress, leave=False, dynamic_ncols=True)
+
+    def run_profile(self, budget: Budget, compare_random: bool = False) -> ProfileResult:
+        s, feasible = self.settings, self.table.feasible_for(budget)
+        bar = None
+        best: list[float] = []
+        generation = 0  # of the candidates being evaluated (the fitness callback sees only the subnet)
+
+        def on_evaluated(e: Evaluated, desc: str = "") -> None:
+            nonlocal bar
+            if bar is None:
+                bar = self._bar(desc or f"{budget.name} gen {e.generation}", s.population)
+            best.append(e.fitness)
+            bar.update(1)
+            bar.set_postfix(best_wer=f"{min(best):.2f}")
+
+        def on_generation(done: int, top: Evaluated | None) -> None:
+            nonlocal bar, generation
+            generation = done + 1
+            if bar is not None:
+                bar.close()
+                bar = None
+            if top is not None:
+                logger.info("%s generation %d: best WER %.2f%% %s", budget.name, done, top.fitness, top.key)
+
+        evo = evolutionary_search(
+            self.space, lambda sub: self.evaluate(sub, budget.name, "evolution", generation),
+            feasible, s, f"{self.seed}-{budget.name}", on_evaluated, on_generation)
+        rnd = None
+        if compare_random:
+            n = len(evo.evaluated)
+            best.clear()
+            bar = self._bar(f"{budget.name} random", n)
+            rnd = random_search(self.space, lambda sub: self.evaluate(sub, budget.name, "random", 0), feasible,
+                                n, f"{self.seed}-{budget.name}", on_evaluated=on_evaluated)
+            bar.close()
+            bar = None
+            logger.info("%s: evolution best WER %.2f%%, random search best WER %.2f%% (%d evaluations each)",
+                        budget.name, evo.best.fitness, rnd.best.fitness, n)
+        return ProfileResult(budget, evo, rnd, self.choose(budget))
+
+    def choose(self, budget: Budget) -> dict:
+        feasible = self.table.feasible_for(budget)
+        candidates = [r for r in self.history.by_key.values()
+                      if feasible(SubnetConfig.from_dict(r["subnet"]))]
+        return min(candidates, key=lambda r: (r["wer"], r["params"], r["key"]))
+
