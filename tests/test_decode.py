@@ -28,9 +28,21 @@ from todm.model import SupernetConfig, Transducer, largest, smallest
 
 
 def tiny_config(vocab_size: int = 6, **overrides) -> SupernetConfig:
-    base = {"d_model": 32, "num_layers": 3, "ffn_dims": 64, "ssm_heads": 4, "ssm_head_dim": 4, "ssm_state_dim": 8,
-            "subsampling_channels": (4, 8, 8), "vocab_size": vocab_size, "decoder_dim": 16, "joiner_dim": 24,
-            "ffn_dim_choices": [32], "ssm_head_choices": [2], "min_layers": 2}
+    base = {
+        "d_model": 32,
+        "num_layers": 3,
+        "ffn_dims": 64,
+        "ssm_heads": 4,
+        "ssm_head_dim": 4,
+        "ssm_state_dim": 8,
+        "subsampling_channels": (4, 8, 8),
+        "vocab_size": vocab_size,
+        "decoder_dim": 16,
+        "joiner_dim": 24,
+        "ffn_dim_choices": [32],
+        "ssm_head_choices": [2],
+        "min_layers": 2,
+    }
     base.update(overrides)
     return SupernetConfig(**base)
 
@@ -110,8 +122,11 @@ def exhaustive_sequence_scores(model: Transducer, enc: torch.Tensor, length: int
             if y != 0:
                 ys.append(y)
         key = tuple(ys)
-        scores[key] = total if key not in scores else max(scores[key], total) + math.log1p(
-            math.exp(-abs(scores[key] - total)))
+        scores[key] = (
+            total
+            if key not in scores
+            else max(scores[key], total) + math.log1p(math.exp(-abs(scores[key] - total)))
+        )
     return scores
 
 
@@ -155,24 +170,40 @@ def test_word_error_rate_hand_computed():
     stats = word_error_rate(refs, hyps)
     assert stats == {"errors": 4, "words": 9, "ins": 1, "del": 2, "sub": 1, "wer": pytest.approx(400 / 9)}
     assert word_error_rate([["x"]], [["x"]])["wer"] == 0.0
-    assert word_error_rate([["x"]], [["y", "z", "w"]]) == {"errors": 3, "words": 1, "ins": 2, "del": 0,
-                                                          "sub": 1, "wer": 300.0}
+    assert word_error_rate([["x"]], [["y", "z", "w"]]) == {
+        "errors": 3,
+        "words": 1,
+        "ins": 2,
+        "del": 0,
+        "sub": 1,
+        "wer": 300.0,
+    }
     with pytest.raises(ValueError):
         word_error_rate([["x"]], [])
 
 
 def test_icefall_file_formats(tmp_path):
-    results = [("u2", ["HELLO", "WORLD"], ["HELLO", "BIG", "WORLD"]),
-               ("u1", ["THE", "CAT", "SAT"], ["THE", "BAT"])]
+    results = [
+        ("u2", ["HELLO", "WORLD"], ["HELLO", "BIG", "WORLD"]),
+        ("u1", ["THE", "CAT", "SAT"], ["THE", "BAT"]),
+    ]
     store_transcripts(tmp_path / "recogs.txt", results)
     lines = (tmp_path / "recogs.txt").read_text().splitlines()
     assert lines[0] == "u1:\tref=['THE', 'CAT', 'SAT']" and lines[1] == "u1:\thyp=['THE', 'BAT']"
     stats = write_error_stats(tmp_path / "errs.txt", "test", results)
     text = (tmp_path / "errs.txt").read_text()
-    assert text.startswith("%WER = 60.00\nErrors: 1 insertions, 1 deletions, 1 substitutions, over 5 reference "
-                           "words (3 correct)\n")
-    assert read_errs_file(tmp_path / "errs.txt") == {"wer": 60.0, "ins": 1, "del": 1, "sub": 1, "words": 5,
-                                                     "corr": 3}
+    assert text.startswith(
+        "%WER = 60.00\nErrors: 1 insertions, 1 deletions, 1 substitutions, over 5 reference "
+        "words (3 correct)\n"
+    )
+    assert read_errs_file(tmp_path / "errs.txt") == {
+        "wer": 60.0,
+        "ins": 1,
+        "del": 1,
+        "sub": 1,
+        "words": 5,
+        "corr": 3,
+    }
     assert "u1:\tTHE (CAT SAT->BAT)" in text  # icefall merges successive errors
     assert "u2:\tHELLO (*->BIG) WORLD" in text
     for section in ("PER-UTT DETAILS:", "SUBSTITUTIONS:", "DELETIONS:", "INSERTIONS:", "PER-WORD STATS:"):
@@ -192,8 +223,11 @@ def test_wer_by_type():
 
 # ---- checkpoint selection ----------------------------------------------------------------------------
 def fake_state(value: float, avg_value: float, steps: int) -> dict:
-    return {"model": {"w": torch.tensor([value])}, "model_avg": {"w": torch.tensor([avg_value], dtype=torch.float64)},
-            "progress": {"batch_idx_train": steps}}
+    return {
+        "model": {"w": torch.tensor([value])},
+        "model_avg": {"w": torch.tensor([avg_value], dtype=torch.float64)},
+        "progress": {"batch_idx_train": steps},
+    }
 
 
 def test_averaged_model_is_mean_of_the_steps_in_between():
@@ -208,15 +242,24 @@ def test_averaged_model_is_mean_of_the_steps_in_between():
 
 
 def test_checkpoint_files_follow_icefall(tmp_path):
-    for name in ("epoch-1.pt", "epoch-2.pt", "epoch-3.pt", "checkpoint-100.pt", "checkpoint-200.pt",
-                 "checkpoint-300.pt"):
+    for name in (
+        "epoch-1.pt",
+        "epoch-2.pt",
+        "epoch-3.pt",
+        "checkpoint-100.pt",
+        "checkpoint-200.pt",
+        "checkpoint-300.pt",
+    ):
         (tmp_path / name).write_bytes(b"")
     names = lambda ps: [p.name for p in ps]
     assert names(checkpoint_files(tmp_path, 3, 0, 2, False)) == ["epoch-3.pt", "epoch-2.pt"]
     assert names(checkpoint_files(tmp_path, 3, 0, 2, True)) == ["epoch-3.pt", "epoch-1.pt"]
     assert names(checkpoint_files(tmp_path, 0, 250, 1, True)) == ["checkpoint-200.pt", "checkpoint-100.pt"]
-    assert names(checkpoint_files(tmp_path, 0, 300, 3, False)) == ["checkpoint-300.pt", "checkpoint-200.pt",
-                                                                   "checkpoint-100.pt"]
+    assert names(checkpoint_files(tmp_path, 0, 300, 3, False)) == [
+        "checkpoint-300.pt",
+        "checkpoint-200.pt",
+        "checkpoint-100.pt",
+    ]
     with pytest.raises(UserError, match="checkpoint not found"):
         checkpoint_files(tmp_path, 5, 0, 1, False)
     with pytest.raises(UserError, match="need 4"):
@@ -229,8 +272,10 @@ def test_resolve_subnet(tmp_path):
     assert resolve_subnet("smallest", cfg) == (smallest(cfg), "smallest")
     assert resolve_subnet(None, cfg, smallest(cfg).to_dict()) == (smallest(cfg), "fixed")
     bad = tmp_path / "wide.json"
-    bad.write_text('{"layers": [{"index": 0, "ffn_dim": 999, "ssm_heads": 4}, '
-                   '{"index": 1, "ffn_dim": 64, "ssm_heads": 4}]}')
+    bad.write_text(
+        '{"layers": [{"index": 0, "ffn_dim": 999, "ssm_heads": 4}, '
+        '{"index": 1, "ffn_dim": 64, "ssm_heads": 4}]}'
+    )
     with pytest.raises(UserError, match="does not fit the checkpoint.*ffn_dim=999"):
         resolve_subnet(str(bad), cfg)
     with pytest.raises(UserError, match="not 'largest'"):

@@ -57,8 +57,10 @@ def tone_wave(token_ids: list[int], rng: np.random.RandomState) -> np.ndarray:
     parts = [np.zeros(int(16000 * rng.uniform(0.05, 0.15)))]
     for k in token_ids:
         n = int(16000 * rng.uniform(0.12, 0.2))
-        parts += [0.3 * np.sin(2 * np.pi * 300 * 1.45 ** (k - 3) * np.arange(n) / 16000),
-                  np.zeros(int(16000 * rng.uniform(0.05, 0.12)))]
+        parts += [
+            0.3 * np.sin(2 * np.pi * 300 * 1.45 ** (k - 3) * np.arange(n) / 16000),
+            np.zeros(int(16000 * rng.uniform(0.05, 0.12))),
+        ]
     wave = np.concatenate(parts)
     return (wave + 0.003 * rng.randn(wave.size)).astype(np.float32)
 
@@ -72,9 +74,22 @@ def make_set(sp, count: int, seed: int) -> list[tuple[str, np.ndarray]]:
 def train_tiny(sp, steps: int = 500) -> tuple[Transducer, Transducer, Transducer]:
     """Full RNN-T loss on the largest subnet, Adam; returns (model, model_avg, model at half way)."""
     torch.manual_seed(0)
-    cfg = SupernetConfig(d_model=32, num_layers=3, ffn_dims=64, ssm_heads=4, ssm_head_dim=4, ssm_state_dim=8,
-                         subsampling_channels=(4, 8, 8), vocab_size=sp.get_piece_size(), decoder_dim=16,
-                         joiner_dim=24, ffn_dim_choices=[32], ssm_head_choices=[2], min_layers=2, dropout=0.0)
+    cfg = SupernetConfig(
+        d_model=32,
+        num_layers=3,
+        ffn_dims=64,
+        ssm_heads=4,
+        ssm_head_dim=4,
+        ssm_state_dim=8,
+        subsampling_channels=(4, 8, 8),
+        vocab_size=sp.get_piece_size(),
+        decoder_dim=16,
+        joiner_dim=24,
+        ffn_dim_choices=[32],
+        ssm_head_choices=[2],
+        min_layers=2,
+        dropout=0.0,
+    )
     model = Transducer(cfg)
     model_avg = Transducer(cfg).to(torch.float64)
     model_avg.load_state_dict(model.state_dict())
@@ -87,8 +102,14 @@ def train_tiny(sp, steps: int = 500) -> tuple[Transducer, Transducer, Transducer
         y = torch.zeros(len(ys), max(map(len, ys)), dtype=torch.int64)
         for i, t in enumerate(ys):
             y[i, : len(t)] = torch.tensor(t)
-        batches.append((torch.nn.utils.rnn.pad_sequence(feats, batch_first=True, padding_value=-23.0),
-                        torch.tensor([f.size(0) for f in feats]), y, torch.tensor([len(t) for t in ys])))
+        batches.append(
+            (
+                torch.nn.utils.rnn.pad_sequence(feats, batch_first=True, padding_value=-23.0),
+                torch.tensor([f.size(0) for f in feats]),
+                y,
+                torch.tensor([len(t) for t in ys]),
+            )
+        )
     half = None
     for step in range(1, steps + 1):
         x, lens, y, ylens = batches[step % len(batches)]
@@ -127,10 +148,12 @@ def tiny_recipe(tmp_path_factory) -> Path:
         model, model_avg, half = train_tiny(sp)
     finally:
         torch.set_num_threads(threads)
-    save_checkpoint(root / "exp" / "epoch-1.pt", half, model_avg, progress={"batch_idx_train": 250},
-                    average_period=10)
-    save_checkpoint(root / "exp" / "epoch-2.pt", model, model_avg, progress={"batch_idx_train": 500},
-                    average_period=10)
+    save_checkpoint(
+        root / "exp" / "epoch-1.pt", half, model_avg, progress={"batch_idx_train": 250}, average_period=10
+    )
+    save_checkpoint(
+        root / "exp" / "epoch-2.pt", model, model_avg, progress={"batch_idx_train": 500}, average_period=10
+    )
     corpus = root / "corpus" / "test-clean"
     corpus.mkdir(parents=True)
     recordings, sups, types = [], [], []
@@ -143,20 +166,43 @@ def tiny_recipe(tmp_path_factory) -> Path:
     (corpus / "utt2type.txt").write_text("\n".join(types) + "\n")
     (root / "data" / "fbank").mkdir(parents=True)
     cuts = CutSet.from_manifests(RecordingSet.from_recordings(recordings), SupervisionSet.from_segments(sups))
-    cuts = cuts.compute_and_store_features(make_lhotse_extractor(), root / "data" / "fbank" / "feats",
-                                           storage_type=LilcomChunkyWriter)
+    cuts = cuts.compute_and_store_features(
+        make_lhotse_extractor(), root / "data" / "fbank" / "feats", storage_type=LilcomChunkyWriter
+    )
     cuts.to_file(root / "data" / "fbank" / "librispeech_cuts_test-clean.jsonl.gz")
-    out = run_script("export.py", "--exp-dir", "exp", "--epoch", "2", "--avg", "1", "--use-averaged-model",
-                     "false", "--tokens", "data/lang_bpe/tokens.txt", "--decode-sets", "test-clean",
-                     "--manifest-dir", "data/fbank", cwd=root)
+    out = run_script(
+        "export.py",
+        "--exp-dir",
+        "exp",
+        "--epoch",
+        "2",
+        "--avg",
+        "1",
+        "--use-averaged-model",
+        "false",
+        "--tokens",
+        "data/lang_bpe/tokens.txt",
+        "--decode-sets",
+        "test-clean",
+        "--manifest-dir",
+        "data/fbank",
+        cwd=root,
+    )
     assert out.returncode == 0, out.stderr
     return root
 
 
 def run_script(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, str(RECIPE / name), *args], cwd=cwd, env=env, capture_output=True, check=False,
-                          text=True, timeout=180)
+    return subprocess.run(
+        [sys.executable, str(RECIPE / name), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=180,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -184,17 +230,32 @@ def wer_of(texts: list[str], hyps: list[str]) -> float:
 
 
 def test_export_directory(exported):
-    for name in ("model.pt", "encoder.onnx", "decoder.onnx", "joiner.onnx", "tokens.txt", "encoder.int8.onnx",
-                 "decoder.int8.onnx", "joiner.int8.onnx", "subnet.json", "model_card.json"):
+    for name in (
+        "model.pt",
+        "encoder.onnx",
+        "decoder.onnx",
+        "joiner.onnx",
+        "tokens.txt",
+        "encoder.int8.onnx",
+        "decoder.int8.onnx",
+        "joiner.int8.onnx",
+        "subnet.json",
+        "model_card.json",
+    ):
         assert (exported / name).is_file(), name
     assert read_meta_data(exported / "decoder.onnx") == {"vocab_size": "12", "context_size": "2"}
     assert read_meta_data(exported / "decoder.int8.onnx")["vocab_size"] == "12"
     assert read_meta_data(exported / "encoder.onnx")["model_type"] == "todm_mhssm_transducer"
     card = json.loads((exported / "model_card.json").read_text())
     model = load_standalone(exported / "model.pt")
-    assert card["params"] == sum(p.numel() for n, p in model.named_parameters() if not n.startswith("simple_"))
+    assert card["params"] == sum(
+        p.numel() for n, p in model.named_parameters() if not n.startswith("simple_")
+    )
     assert card["encoder_macs_per_second"] > 0 and card["file_bytes"]["encoder.int8.onnx"] > 0
-    assert card["wer"]["test-clean"]["greedy_search"] < 50 and card["rtf"]["test-clean"]["pytorch_greedy_search"] > 0
+    assert (
+        card["wer"]["test-clean"]["greedy_search"] < 50
+        and card["rtf"]["test-clean"]["pytorch_greedy_search"] > 0
+    )
 
 
 def test_standalone_equals_supernet_subnet(tiny_recipe, exported):
@@ -237,8 +298,10 @@ def test_int8_wer_within_one_percent_of_fp32(exported, heldout):
     wer32 = wer_of(texts, [tokens_to_text(h, fp32.pieces) for h in fp32.decode_samples(waves)])
     wer8 = wer_of(texts, [tokens_to_text(h, int8.pieces) for h in int8.decode_samples(waves)])
     sherpa8 = wer_of(texts, [t for t, _ in sherpa_decode(sherpa_recognizer(exported, int8=True), waves)])
-    print(f"\nheld-out WER ({sum(len(t.split()) for t in texts)} words): fp32 {wer32:.2f}%, "
-          f"int8 {wer8:.2f}%, sherpa-onnx int8 {sherpa8:.2f}%")
+    print(
+        f"\nheld-out WER ({sum(len(t.split()) for t in texts)} words): fp32 {wer32:.2f}%, "
+        f"int8 {wer8:.2f}%, sherpa-onnx int8 {sherpa8:.2f}%"
+    )
     assert abs(wer8 - wer32) <= 1.0 and abs(sherpa8 - wer32) <= 1.0
 
 
@@ -253,33 +316,67 @@ def test_beam_sizes(exported, heldout):
             assert hyps == greedy
         beam4 = hyps if beam == 4 else beam4
         wers[beam] = wer_of(texts, [tokens_to_text(h, model.pieces) for h in hyps])
-    sherpa = sherpa_decode(sherpa_recognizer(exported, method="modified_beam_search", beam_size=4), waves,
-                           model.pieces)
+    sherpa = sherpa_decode(
+        sherpa_recognizer(exported, method="modified_beam_search", beam_size=4), waves, model.pieces
+    )
     assert [ids for _, ids in sherpa] == beam4  # sherpa-onnx's own modified beam search agrees with ours
-    print("\nheld-out WER by beam: " + ", ".join(f"beam {b}: {w:.2f}%" for b, w in wers.items())
-          + f"; sherpa-onnx beam 4: {wer_of(texts, [t for t, _ in sherpa]):.2f}%")
+    print(
+        "\nheld-out WER by beam: "
+        + ", ".join(f"beam {b}: {w:.2f}%" for b, w in wers.items())
+        + f"; sherpa-onnx beam 4: {wer_of(texts, [t for t, _ in sherpa]):.2f}%"
+    )
     assert wers[4] <= wers[1] + 5.0
 
 
 def test_decode_script_end_to_end(tiny_recipe):
-    common = ["--exp-dir", "exp", "--bpe-model", "data/lang_bpe/bpe.model", "--manifest-dir", "data/fbank",
-              "--test-sets", "test-clean", "--corpus-dir", "corpus", "--num-threads", "1"]
-    out = run_script("decode.py", *common, "--epoch", "2", "--avg", "1", "--use-averaged-model", "true",
-                     "--subnet", "smallest", "--decoding-method", "modified_beam_search", "--beam-size", "2",
-                     cwd=tiny_recipe)
+    common = [
+        "--exp-dir",
+        "exp",
+        "--bpe-model",
+        "data/lang_bpe/bpe.model",
+        "--manifest-dir",
+        "data/fbank",
+        "--test-sets",
+        "test-clean",
+        "--corpus-dir",
+        "corpus",
+        "--num-threads",
+        "1",
+    ]
+    out = run_script(
+        "decode.py",
+        *common,
+        "--epoch",
+        "2",
+        "--avg",
+        "1",
+        "--use-averaged-model",
+        "true",
+        "--subnet",
+        "smallest",
+        "--decoding-method",
+        "modified_beam_search",
+        "--beam-size",
+        "2",
+        cwd=tiny_recipe,
+    )
     assert out.returncode == 0, out.stderr
     suffix = "epoch-2-avg-1-beam-2-use-averaged-model-subnet-smallest"
     res = tiny_recipe / "exp" / "modified_beam_search"
     errs = read_errs_file(res / f"errs-test-clean-beam_size_2-{suffix}.txt")
     assert errs["words"] > 0
-    assert read_wer_summary(res / f"wer-summary-test-clean-beam_size_2-{suffix}.txt")["beam_size_2"] == errs["wer"]
+    assert (
+        read_wer_summary(res / f"wer-summary-test-clean-beam_size_2-{suffix}.txt")["beam_size_2"]
+        == errs["wer"]
+    )
     assert (res / f"recogs-test-clean-beam_size_2-{suffix}.txt").read_text().count("ref=") == 3
     assert "| svo |" in (res / f"wer-by-type-test-clean-beam_size_2-{suffix}.txt").read_text()
     assert "RTF" in out.stderr
     out = run_script("decode.py", *common, "--model-path", "exp/exported/largest/model.pt", cwd=tiny_recipe)
     assert out.returncode == 0, out.stderr
-    bad = run_script("decode.py", *common, "--epoch", "2", "--bpe-model", "data/other_bpe/bpe.model",
-                     cwd=tiny_recipe)
+    bad = run_script(
+        "decode.py", *common, "--epoch", "2", "--bpe-model", "data/other_bpe/bpe.model", cwd=tiny_recipe
+    )
     assert bad.returncode == 1 and "tokens but the model's vocab_size" in bad.stderr
     missing = run_script("decode.py", *common, "--epoch", "7", cwd=tiny_recipe)
     assert missing.returncode == 1 and "epoch-7.pt" in missing.stderr and "Traceback" not in missing.stderr
@@ -311,17 +408,44 @@ def test_export_errors(tiny_recipe, exported, tmp_path):
         (tmp_path / name).write_bytes((exported / name).read_bytes())
     with pytest.raises(UserError, match="tokens.txt: missing"):
         OnnxTransducer(tmp_path)
-    (tmp_path / "wide.json").write_text('{"layers": [{"index": 0, "ffn_dim": 999, "ssm_heads": 4}, '
-                                        '{"index": 1, "ffn_dim": 64, "ssm_heads": 4}]}')
+    (tmp_path / "wide.json").write_text(
+        '{"layers": [{"index": 0, "ffn_dim": 999, "ssm_heads": 4}, '
+        '{"index": 1, "ffn_dim": 64, "ssm_heads": 4}]}'
+    )
     common = ["--exp-dir", "exp", "--epoch", "2", "--use-averaged-model", "false", "--onnx", "false"]
-    bad = run_script("export.py", *common, "--tokens", "data/lang_bpe/tokens.txt", "--subnet",
-                     str(tmp_path / "wide.json"), "--out-dir", str(tmp_path / "x"), cwd=tiny_recipe)
+    bad = run_script(
+        "export.py",
+        *common,
+        "--tokens",
+        "data/lang_bpe/tokens.txt",
+        "--subnet",
+        str(tmp_path / "wide.json"),
+        "--out-dir",
+        str(tmp_path / "x"),
+        cwd=tiny_recipe,
+    )
     assert bad.returncode == 1 and "ffn_dim=999" in bad.stderr
-    bad = run_script("export.py", *common, "--tokens", "data/other_bpe/tokens.txt", "--out-dir",
-                     str(tmp_path / "y"), cwd=tiny_recipe)
+    bad = run_script(
+        "export.py",
+        *common,
+        "--tokens",
+        "data/other_bpe/tokens.txt",
+        "--out-dir",
+        str(tmp_path / "y"),
+        cwd=tiny_recipe,
+    )
     assert bad.returncode == 1 and "10 tokens but the checkpoint's vocab_size is 12" in bad.stderr
-    small = run_script("export.py", *common, "--tokens", "data/lang_bpe/tokens.txt", "--subnet", "smallest",
-                       "--out-dir", str(tmp_path / "small"), cwd=tiny_recipe)
+    small = run_script(
+        "export.py",
+        *common,
+        "--tokens",
+        "data/lang_bpe/tokens.txt",
+        "--subnet",
+        "smallest",
+        "--out-dir",
+        str(tmp_path / "small"),
+        cwd=tiny_recipe,
+    )
     assert small.returncode == 0, small.stderr
     model = load_standalone(tmp_path / "small" / "model.pt")
     assert model.cfg.num_layers == len(smallest(model.cfg).layers) == 2

@@ -33,6 +33,7 @@ TYPES = ("regular", "modified", "constrained")
 
 # ---------------------------------------------------------------- brute force reference
 
+
 def _paths(logp: torch.Tensor, symbols: list, rnnt_type: str, delay_penalty: float):
     """Log-probs of all complete paths. logp: (T, S+1, V) normalized; symbols: S ids (blank = 0)."""
     T, S1, _ = logp.shape
@@ -100,6 +101,7 @@ def _problem(seed=0, B=3, T=4, S=3, V=5, dtype=torch.float64):
 
 # ---------------------------------------------------------------- full loss vs brute force
 
+
 @pytest.mark.parametrize("rnnt_type", TYPES)
 @pytest.mark.parametrize("delay_penalty", [0.0, 0.5])
 def test_rnnt_loss_matches_brute_force(rnnt_type, delay_penalty):
@@ -109,8 +111,9 @@ def test_rnnt_loss_matches_brute_force(rnnt_type, delay_penalty):
     boundary = _boundary(S_lens, T_lens)
     symbols[1, 2:] = 0  # padding with blank, as icefall does
     x = logits.clone().requires_grad_()
-    ours = rnnt_loss(x, symbols, 0, boundary=boundary, rnnt_type=rnnt_type, delay_penalty=delay_penalty,
-                     reduction="none")
+    ours = rnnt_loss(
+        x, symbols, 0, boundary=boundary, rnnt_type=rnnt_type, delay_penalty=delay_penalty, reduction="none"
+    )
     y = logits.clone().requires_grad_()
     ref = brute_force_batch(y, symbols, T_lens, S_lens, rnnt_type, delay_penalty)
     torch.testing.assert_close(ours, ref, atol=1e-5, rtol=0)
@@ -144,12 +147,17 @@ def test_variable_lengths_equal_each_utterance_alone():
     S_lens, T_lens = [5, 3, 1, 4], [9, 6, 4, 7]
     batch = rnnt_loss(logits, symbols, 0, boundary=_boundary(S_lens, T_lens), reduction="none")
     for b in range(4):
-        alone = rnnt_loss(logits[b : b + 1, : T_lens[b], : S_lens[b] + 1], symbols[b : b + 1, : S_lens[b]], 0,
-                          reduction="none")
+        alone = rnnt_loss(
+            logits[b : b + 1, : T_lens[b], : S_lens[b] + 1],
+            symbols[b : b + 1, : S_lens[b]],
+            0,
+            reduction="none",
+        )
         torch.testing.assert_close(batch[b], alone[0])
 
 
 # ---------------------------------------------------------------- simple / smoothed
+
 
 @pytest.mark.parametrize("rnnt_type", TYPES)
 def test_simple_loss_matches_brute_force(rnnt_type):
@@ -181,8 +189,10 @@ def test_lm_only_smoothing_is_lm_lattice():
     """lm_only_scale=1: the lattice scores every step with softmax(lm) of its context alone."""
     g = torch.Generator().manual_seed(7)
     T, S, V = 5, 3, 6
-    am, lm = torch.randn(1, T, V, generator=g, dtype=torch.float64), torch.randn(1, S + 1, V, generator=g,
-                                                                               dtype=torch.float64)
+    am, lm = (
+        torch.randn(1, T, V, generator=g, dtype=torch.float64),
+        torch.randn(1, S + 1, V, generator=g, dtype=torch.float64),
+    )
     symbols = torch.randint(1, V, (1, S), generator=g)
     loss = rnnt_loss_smoothed(lm, am, symbols, 0, lm_only_scale=1.0, am_only_scale=0.0, reduction="none")
     lm_logits = lm.unsqueeze(1).expand(1, T, S + 1, V)
@@ -191,6 +201,7 @@ def test_lm_only_smoothing_is_lm_lattice():
 
 
 # ---------------------------------------------------------------- pruned loss
+
 
 def _full_ranges(B, T, S):
     return torch.arange(S + 1).expand(B, T, S + 1).contiguous()
@@ -201,8 +212,9 @@ def test_pruned_with_full_range_equals_full_loss(rnnt_type):
     logits, symbols = _problem(seed=8, B=3, T=6, S=4, V=6)
     boundary = _boundary([4, 2, 3], [6, 5, 4])
     full = rnnt_loss(logits, symbols, 0, boundary=boundary, rnnt_type=rnnt_type, reduction="none")
-    pruned = rnnt_loss_pruned(logits, symbols, _full_ranges(3, 6, 4), 0, boundary=boundary, rnnt_type=rnnt_type,
-                              reduction="none")
+    pruned = rnnt_loss_pruned(
+        logits, symbols, _full_ranges(3, 6, 4), 0, boundary=boundary, rnnt_type=rnnt_type, reduction="none"
+    )
     torch.testing.assert_close(pruned, full)
 
 
@@ -211,16 +223,18 @@ def test_pruned_small_range_is_upper_bound_with_finite_grads(rnnt_type):
     g = torch.Generator().manual_seed(9)
     B, T, S, V = 2, 12, 6, 8
     am, lm = torch.randn(B, T, V, generator=g), torch.randn(B, S + 1, V, generator=g)
-    logits = (am.unsqueeze(2) + lm.unsqueeze(1) + 0.5 * torch.randn(B, T, S + 1, V, generator=g))
+    logits = am.unsqueeze(2) + lm.unsqueeze(1) + 0.5 * torch.randn(B, T, S + 1, V, generator=g)
     symbols = torch.randint(1, V, (B, S), generator=g)
     boundary = _boundary([6, 4], [12, 9])
-    _, (px_grad, py_grad) = rnnt_loss_simple(lm, am, symbols, 0, boundary=boundary, rnnt_type=rnnt_type,
-                                             return_grad=True)
+    _, (px_grad, py_grad) = rnnt_loss_simple(
+        lm, am, symbols, 0, boundary=boundary, rnnt_type=rnnt_type, return_grad=True
+    )
     ranges = get_rnnt_prune_ranges(px_grad, py_grad, boundary, s_range=3)
     assert ranges.shape == (B, T, 3)
     pruned_logits = torch.gather(logits, 2, ranges.unsqueeze(-1).expand(B, T, 3, V)).requires_grad_()
-    pruned = rnnt_loss_pruned(pruned_logits, symbols, ranges, 0, boundary=boundary, rnnt_type=rnnt_type,
-                              reduction="none")
+    pruned = rnnt_loss_pruned(
+        pruned_logits, symbols, ranges, 0, boundary=boundary, rnnt_type=rnnt_type, reduction="none"
+    )
     full = rnnt_loss(logits, symbols, 0, boundary=boundary, rnnt_type=rnnt_type, reduction="none")
     assert torch.all(pruned >= full - 1e-5) and torch.isfinite(pruned).all()
     (grad,) = torch.autograd.grad(pruned.sum(), pruned_logits)
@@ -243,8 +257,9 @@ def test_hat_loss_matches_brute_force():
         return torch.cat((blank, rest), dim=-1)
 
     boundary = _boundary([3, 2], [4, 3])
-    ours = rnnt_loss_pruned(logits, symbols, _full_ranges(2, 4, 3), 0, boundary=boundary, reduction="none",
-                            use_hat_loss=True)
+    ours = rnnt_loss_pruned(
+        logits, symbols, _full_ranges(2, 4, 3), 0, boundary=boundary, reduction="none", use_hat_loss=True
+    )
     ref = brute_force_batch(logits, symbols, [4, 3], [3, 2], log_norm=hat_log_norm)
     torch.testing.assert_close(ours, ref, atol=1e-5, rtol=0)
 
@@ -258,6 +273,7 @@ def test_do_rnnt_pruning_gathers_rows():
 
 
 # ---------------------------------------------------------------- recursion details
+
 
 def test_return_grad_survives_backward():
     """fast_rnnt 1.3 scales the returned occupation grads in place during backward; we must not."""
@@ -290,7 +306,13 @@ def test_matches_k2_python_code_in_fast_rnnt():
     symbols = torch.randint(1, V, (B, S), generator=g)
     boundary = _boundary([4, 2, 3], [8, 5, 6])
     for rnnt_type in TYPES:
-        kw = {"boundary": boundary, "rnnt_type": rnnt_type, "delay_penalty": 0.2, "reduction": "none", "return_grad": True}
+        kw = {
+            "boundary": boundary,
+            "rnnt_type": rnnt_type,
+            "delay_penalty": 0.2,
+            "reduction": "none",
+            "return_grad": True,
+        }
         ours, (ox, oy) = rnnt_loss_smoothed(lm, am, symbols, 0, 0.25, 0.1, **kw)
         ref, (rx, ry) = fast_rnnt.rnnt_loss_smoothed(lm, am, symbols, 0, 0.25, 0.1, **kw)
         torch.testing.assert_close(ours, ref)
@@ -298,8 +320,10 @@ def test_matches_k2_python_code_in_fast_rnnt():
         assert torch.equal(ranges, fast_rnnt.get_rnnt_prune_ranges(rx, ry, boundary, 3))
         logits = torch.randn(B, T, 3, V, generator=g)
         kw = {"boundary": boundary, "rnnt_type": rnnt_type, "delay_penalty": 0.2, "reduction": "none"}
-        torch.testing.assert_close(rnnt_loss_pruned(logits, symbols, ranges, 0, **kw),
-                                   fast_rnnt.rnnt_loss_pruned(logits, symbols, ranges, 0, **kw))
+        torch.testing.assert_close(
+            rnnt_loss_pruned(logits, symbols, ranges, 0, **kw),
+            fast_rnnt.rnnt_loss_pruned(logits, symbols, ranges, 0, **kw),
+        )
 
 
 def test_torchaudio_cross_check():
@@ -311,12 +335,19 @@ def test_torchaudio_cross_check():
     logits, symbols = _problem(seed=15, B=3, T=6, S=4, dtype=torch.float32)
     S_lens, T_lens = [4, 2, 3], [6, 5, 4]
     ours = rnnt_loss(logits, symbols, 0, boundary=_boundary(S_lens, T_lens), reduction="none")
-    ref = F.rnnt_loss(logits, symbols.int(), torch.tensor(T_lens, dtype=torch.int32),
-                      torch.tensor(S_lens, dtype=torch.int32), blank=0, reduction="none")
+    ref = F.rnnt_loss(
+        logits,
+        symbols.int(),
+        torch.tensor(T_lens, dtype=torch.int32),
+        torch.tensor(S_lens, dtype=torch.int32),
+        blank=0,
+        reduction="none",
+    )
     torch.testing.assert_close(ours, ref, atol=1e-4, rtol=1e-5)
 
 
 # ---------------------------------------------------------------- pruned_rnnt_loss (the model's call)
+
 
 class TinyJoiner(nn.Module):
     def __init__(self, enc_dim, dec_dim, hidden, vocab):
@@ -374,7 +405,9 @@ def test_pruned_rnnt_loss_without_pruning_equals_full_joiner_loss(rnnt_type):
     joiner = inputs["joiner"]
     full_logits = joiner(inputs["encoder_out"].unsqueeze(2), inputs["decoder_out"].unsqueeze(1))
     boundary = _boundary(inputs["target_lens"], inputs["encoder_out_lens"])
-    full = rnnt_loss(full_logits, inputs["targets"], 0, boundary=boundary, rnnt_type=rnnt_type, reduction="none")
+    full = rnnt_loss(
+        full_logits, inputs["targets"], 0, boundary=boundary, rnnt_type=rnnt_type, reduction="none"
+    )
     torch.testing.assert_close(out.pruned_loss, full, atol=1e-4, rtol=1e-5)
 
 
@@ -455,10 +488,22 @@ def _bad(name):
 
 
 BAD_INPUTS = [
-    "blank_in_targets", "target_out_of_vocab", "padding_out_of_vocab", "encoder_lens_too_long",
-    "target_lens_too_long", "negative_lens", "modified_T_less_than_S", "constrained_T_less_than_S",
-    "int_encoder_out", "nan_encoder_out", "inf_decoder_out", "prune_range_1", "bad_rnnt_type",
-    "bad_reduction", "decoder_out_wrong_length", "ranges_out_of_lattice",
+    "blank_in_targets",
+    "target_out_of_vocab",
+    "padding_out_of_vocab",
+    "encoder_lens_too_long",
+    "target_lens_too_long",
+    "negative_lens",
+    "modified_T_less_than_S",
+    "constrained_T_less_than_S",
+    "int_encoder_out",
+    "nan_encoder_out",
+    "inf_decoder_out",
+    "prune_range_1",
+    "bad_rnnt_type",
+    "bad_reduction",
+    "decoder_out_wrong_length",
+    "ranges_out_of_lattice",
 ]
 
 
@@ -488,6 +533,7 @@ def test_k2_api_rejects_bad_input():
 
 # ---------------------------------------------------------------- backend selection
 
+
 @pytest.fixture
 def fresh_backend(monkeypatch):
     from todm.rnnt import backend
@@ -510,7 +556,9 @@ def test_forced_unavailable_backend_error(fresh_backend, monkeypatch):
     if importlib.util.find_spec("k2") is not None:
         pytest.skip("k2 is installed here, so forcing it succeeds")
     monkeypatch.setenv("TODM_RNNT_BACKEND", "k2")
-    with pytest.raises(rnnt.RnntBackendError, match=r"RNN-T backend 'k2' was forced but does not import") as info:
+    with pytest.raises(
+        rnnt.RnntBackendError, match=r"RNN-T backend 'k2' was forced but does not import"
+    ) as info:
         rnnt.rnnt_loss(*_problem()[:2], 0)
     assert "tools/install.sh" in str(info.value) and "FT_CMAKE_ARGS=" in str(info.value)
 

@@ -36,10 +36,22 @@ from todm.search import (
 
 def toy_config(depth_mode: str = "subset") -> SupernetConfig:
     """4 layers, ffn {32, 64, 96}, heads {2, 4}, >= 2 layers: 2,376 subnets (subset mode), brute-forceable."""
-    return SupernetConfig(d_model=32, num_layers=4, ffn_dims=96, ssm_heads=4, ssm_head_dim=8, ssm_state_dim=4,
-                          subsampling_channels=(2, 4, 8), vocab_size=20, decoder_dim=16, joiner_dim=16,
-                          ffn_dim_choices=[32, 64, 96], ssm_head_choices=[2, 4], min_layers=2,
-                          depth_mode=depth_mode)
+    return SupernetConfig(
+        d_model=32,
+        num_layers=4,
+        ffn_dims=96,
+        ssm_heads=4,
+        ssm_head_dim=8,
+        ssm_state_dim=4,
+        subsampling_channels=(2, 4, 8),
+        vocab_size=20,
+        decoder_dim=16,
+        joiner_dim=16,
+        ffn_dim_choices=[32, 64, 96],
+        ssm_head_choices=[2, 4],
+        min_layers=2,
+        depth_mode=depth_mode,
+    )
 
 
 def synthetic_wer(cfg: SupernetConfig, seed: int):
@@ -50,8 +62,12 @@ def synthetic_wer(cfg: SupernetConfig, seed: int):
     fmax, hmax = max(cfg.ffn_dims), max(cfg.ssm_heads)
 
     def wer(s: SubnetConfig) -> float:
-        v = 100.0 - sum(a[lc.index] + b[lc.index] * math.sqrt(lc.ffn_dim / fmax)
-                        + c[lc.index] * math.sqrt(lc.ssm_heads / hmax) for lc in s.layers)
+        v = 100.0 - sum(
+            a[lc.index]
+            + b[lc.index] * math.sqrt(lc.ffn_dim / fmax)
+            + c[lc.index] * math.sqrt(lc.ssm_heads / hmax)
+            for lc in s.layers
+        )
         return v + 0.01 * int(hashlib.md5(subnet_key(s).encode()).hexdigest()[:8], 16) / 2**32
 
     return wer
@@ -64,17 +80,26 @@ def params_budget(cfg: SupernetConfig, frac: float) -> float:
 
 
 # ---- the space ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("cfg", [cpu_small(), toy_config(), toy_config("prefix")], ids=["cpu_small", "toy", "prefix"])
+@pytest.mark.parametrize(
+    "cfg", [cpu_small(), toy_config(), toy_config("prefix")], ids=["cpu_small", "toy", "prefix"]
+)
 def test_operators_stay_in_the_space(cfg):
     space = SearchSpace(cfg)
     for seed in range(300):
         rng = random.Random(seed)
         a, b = space.sample(rng), space.sample(rng)
-        for child in (space.mutate(a, rng, rng.random()), space.crossover(a, b, rng),
-                      space.mutate(space.crossover(a, b, rng), rng, 1.0)):
+        for child in (
+            space.mutate(a, rng, rng.random()),
+            space.crossover(a, b, rng),
+            space.mutate(space.crossover(a, b, rng), rng, 1.0),
+        ):
             child.validate(cfg)
-        broken = SubnetConfig([{"index": i, "ffn_dim": rng.randint(1, 999), "ssm_heads": rng.randint(1, 9)}
-                               for i in rng.sample(range(-2, cfg.num_layers + 2), 3)])
+        broken = SubnetConfig(
+            [
+                {"index": i, "ffn_dim": rng.randint(1, 999), "ssm_heads": rng.randint(1, 9)}
+                for i in rng.sample(range(-2, cfg.num_layers + 2), 3)
+            ]
+        )
         space.repair(broken, rng).validate(cfg)
         shrunk, grown = space.shrink_step(a, rng), space.grow_step(a, rng)
         for s in (shrunk, grown):
@@ -94,8 +119,11 @@ def test_int8_size_counts_linear_and_conv_weights():
     with torch.device("meta"):
         model = Transducer(extract_config(cfg, sub))
     heads = ("simple_am_proj", "simple_lm_proj", "ctc_output")
-    weights = sum(m.weight.numel() for n, m in model.named_modules()
-                  if isinstance(m, (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d)) and not n.startswith(heads))
+    weights = sum(
+        m.weight.numel()
+        for n, m in model.named_modules()
+        if isinstance(m, (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d)) and not n.startswith(heads)
+    )
     deployed = sum(p.numel() for n, p in model.named_parameters() if not n.startswith(heads))
     c = static_costs(cfg, sub)
     assert c.params == deployed and c.model_mb_fp32 == 4 * deployed / 1e6
@@ -140,7 +168,9 @@ def test_evolution_beats_random_on_the_cpu_small_space():
     diffs = []
     for seed in range(10):
         wer = synthetic_wer(cfg, seed)
-        evo = evolutionary_search(space, wer, feasible, EvolutionSettings(), seed=seed)  # 8 x 5 = 40 evaluations
+        evo = evolutionary_search(
+            space, wer, feasible, EvolutionSettings(), seed=seed
+        )  # 8 x 5 = 40 evaluations
         rnd = random_search(space, wer, feasible, len(evo.evaluated), seed=seed)
         diffs.append(rnd.best.fitness - evo.best.fitness)
     # measured: evolution better on 10/10 seeds, by 3.6 WER points on average (0.03 to 10.5)
@@ -160,10 +190,22 @@ class Counting:
 def run_search(cfg, out, wer, seed=1, compare_random=True):
     space = SearchSpace(cfg)
     table = CostTable(space, lambda s: 1e-5 * num_params(cfg, s), JsonlStore(out / "latency.jsonl"))
-    profiles = resolve_budgets([make_budget("a", {"max_params": "30%"}),
-                                make_budget("b", {"max_macs": "60%", "max_latency_ms": "70%"})], table)
-    search = Search(space, wer, table, JsonlStore(out / "history.jsonl"),
-                    EvolutionSettings(population=6, generations=3), seed, progress=False)
+    profiles = resolve_budgets(
+        [
+            make_budget("a", {"max_params": "30%"}),
+            make_budget("b", {"max_macs": "60%", "max_latency_ms": "70%"}),
+        ],
+        table,
+    )
+    search = Search(
+        space,
+        wer,
+        table,
+        JsonlStore(out / "history.jsonl"),
+        EvolutionSettings(population=6, generations=3),
+        seed,
+        progress=False,
+    )
     refs = search.references()
     results = [search.run_profile(b, compare_random) for b in profiles]
     return search, results, refs, profiles, table
@@ -207,8 +249,10 @@ def test_truncated_last_line_is_dropped(tmp_path, caplog):
 
 
 def test_pareto_front():
-    recs = [{"key": k, "params": p, "wer": w} for k, p, w in
-            [("a", 1, 50), ("b", 2, 40), ("c", 2, 45), ("d", 3, 41), ("e", 4, 30), ("f", 5, 30)]]
+    recs = [
+        {"key": k, "params": p, "wer": w}
+        for k, p, w in [("a", 1, 50), ("b", 2, 40), ("c", 2, 45), ("d", 3, 41), ("e", 4, 30), ("f", 5, 30)]
+    ]
     assert [r["key"] for r in pareto_front(recs, "params")] == ["a", "b", "e"]
 
 
@@ -220,9 +264,13 @@ def test_parse_quantity_and_profiles(tmp_path):
         with pytest.raises(UserError):
             parse_quantity(bad, "--max-params")
     good = tmp_path / "ok.yaml"
-    good.write_text("profiles:\n  w: {max_params: 1.9M, max_macs: 55M}\n  p: {max_model_mb: 3, model_dtype: int8}\n")
-    assert [(p.name, p.max_params, p.max_model_mb) for p in load_profiles(good)] == [("w", 1.9e6, None),
-                                                                                    ("p", None, 3.0)]
+    good.write_text(
+        "profiles:\n  w: {max_params: 1.9M, max_macs: 55M}\n  p: {max_model_mb: 3, model_dtype: int8}\n"
+    )
+    assert [(p.name, p.max_params, p.max_model_mb) for p in load_profiles(good)] == [
+        ("w", 1.9e6, None),
+        ("p", None, 3.0),
+    ]
     bad = tmp_path / "bad.yaml"
     bad.write_text("profiles:\n  w: {max_param: 1.9M}\n")
     with pytest.raises(UserError, match=r"unknown budget key.*max_param"):
@@ -235,7 +283,9 @@ def test_parse_quantity_and_profiles(tmp_path):
 def test_budget_below_the_smallest_subnet_names_its_costs():
     cfg = cpu_small(vocab_size=500)
     table = CostTable(SearchSpace(cfg))
-    with pytest.raises(UserError, match=r"below the smallest subnet L3\[2,4,7\].*0\.922M params, 27\.6M MACs/s"):
+    with pytest.raises(
+        UserError, match=r"below the smallest subnet L3\[2,4,7\].*0\.922M params, 27\.6M MACs/s"
+    ):
         resolve_budgets([make_budget("watch", {"max_params": "0.5M"})], table)
 
 
@@ -261,12 +311,16 @@ def test_checkpoint_checks(tmp_path):
         search.load_supernet(search.get_parser().parse_args(args + ["--checkpoint", str(tmp_path / "no.pt")]))
     torch.save({"model": {}}, tmp_path / "foreign.pt")
     with pytest.raises(UserError, match="not a todm checkpoint"):
-        search.load_supernet(search.get_parser().parse_args(args + ["--checkpoint", str(tmp_path / "foreign.pt")]))
+        search.load_supernet(
+            search.get_parser().parse_args(args + ["--checkpoint", str(tmp_path / "foreign.pt")])
+        )
     model = Transducer(tiny(vocab_size=20))
     fixed = SearchSpace(model.cfg).smallest().to_dict()
     save_checkpoint(tmp_path / "baseline.pt", model, fixed_subnet=fixed)
     with pytest.raises(UserError, match="one-by-one baseline"):
-        search.load_supernet(search.get_parser().parse_args(args + ["--checkpoint", str(tmp_path / "baseline.pt")]))
+        search.load_supernet(
+            search.get_parser().parse_args(args + ["--checkpoint", str(tmp_path / "baseline.pt")])
+        )
     save_checkpoint(tmp_path / "checkpoint-1.pt", model, fixed_subnet=None)
     loaded, weights = search.load_supernet(search.get_parser().parse_args(args))
     assert weights.endswith("checkpoint-1.pt") and loaded.cfg == model.cfg
@@ -281,14 +335,39 @@ def test_search_script_end_to_end(tiny_data, tmp_path, monkeypatch):
     torch.manual_seed(0)
     save_checkpoint(tmp_path / "exp" / "epoch-1.pt", Transducer(tiny(vocab_size=vocab)), fixed_subnet=None)
     search = load_recipe_script("search")
-    argv = ["search.py", "--exp-dir", str(tmp_path / "exp"), "--epoch", "1", "--bpe-model",
-            str(tiny_data["bpe_model"]), "--manifest-dir", str(tiny_data["fbank_dir"]), "--dev-sets", "dev-clean",
-            "--num-dev-utts", "2", "--max-params", "60%", "--max-latency-ms", "1000", "--population", "2",
-            "--generations", "2", "--latency-repeats", "1", "--latency-warmup", "1"]
+    argv = [
+        "search.py",
+        "--exp-dir",
+        str(tmp_path / "exp"),
+        "--epoch",
+        "1",
+        "--bpe-model",
+        str(tiny_data["bpe_model"]),
+        "--manifest-dir",
+        str(tiny_data["fbank_dir"]),
+        "--dev-sets",
+        "dev-clean",
+        "--num-dev-utts",
+        "2",
+        "--max-params",
+        "60%",
+        "--max-latency-ms",
+        "1000",
+        "--population",
+        "2",
+        "--generations",
+        "2",
+        "--latency-repeats",
+        "1",
+        "--latency-warmup",
+        "1",
+    ]
     monkeypatch.setattr(sys, "argv", argv)
     search.main()
     out = tmp_path / "exp" / "search"
-    assert {"history.jsonl", "pareto.json", "pareto.png", "subnet-cli.json"} <= {p.name for p in out.iterdir()}
+    assert {"history.jsonl", "pareto.json", "pareto.png", "subnet-cli.json"} <= {
+        p.name for p in out.iterdir()
+    }
     records = [json.loads(x) for x in (out / "history.jsonl").read_text().splitlines()]
     assert all(r["latency_ms"] > 0 and 0 <= r["wer"] for r in records)
     n = len(records)

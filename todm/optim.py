@@ -422,6 +422,7 @@ class Eden:
 
 
 OPTIMIZER_NAMES = ("scaled_adam", "adam")
+DEFAULT_LR = {"scaled_adam": 0.045, "adam": 2.0e-3}
 
 
 def make_optimizer(
@@ -451,10 +452,18 @@ def make_optimizer(
         if weight_decay != 0.0:
             raise ValueError("weight_decay is not supported by ScaledAdam (its param_max_rms bounds sizes)")
         return ScaledAdam(
-            model_params, lr=0.045 if lr is None else lr, clipping_scale=clipping_scale, betas=betas, eps=eps
+            model_params,
+            lr=DEFAULT_LR[name] if lr is None else lr,
+            clipping_scale=clipping_scale,
+            betas=betas,
+            eps=eps,
         )
     if name == "adam":
         return torch.optim.Adam(
-            model_params, lr=2.0e-3 if lr is None else lr, betas=betas, eps=eps, weight_decay=weight_decay
+            model_params,
+            lr=DEFAULT_LR[name] if lr is None else lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
         )
     raise ValueError(f"name must be one of {OPTIMIZER_NAMES}, got {name!r}")

@@ -37,27 +37,37 @@ class LoadedModel:
     suffix: str  # icefall-style description of the weights, e.g. "epoch-8-avg-2-use-averaged-model"
 
 
-def checkpoint_files(exp_dir: str | Path, epoch: int, iteration: int, avg: int, use_averaged_model: bool
-                     ) -> list[Path]:
+def checkpoint_files(
+    exp_dir: str | Path, epoch: int, iteration: int, avg: int, use_averaged_model: bool
+) -> list[Path]:
     """The checkpoints icefall would read, newest first (with an averaged model: [end, start])."""
     exp_dir = Path(exp_dir)
     if avg < 1:
         raise UserError(f"--avg {avg}: must be >= 1")
     if iteration > 0:
-        found = sorted(((int(m.group(1)), p) for p in exp_dir.glob("checkpoint-*.pt")
-                        if (m := re.fullmatch(r"checkpoint-(\d+)\.pt", p.name)) and int(m.group(1)) <= iteration),
-                       reverse=True)
+        found = sorted(
+            (
+                (int(m.group(1)), p)
+                for p in exp_dir.glob("checkpoint-*.pt")
+                if (m := re.fullmatch(r"checkpoint-(\d+)\.pt", p.name)) and int(m.group(1)) <= iteration
+            ),
+            reverse=True,
+        )
         need = avg + 1 if use_averaged_model else avg
         if len(found) < need:
-            raise UserError(f"--iter {iteration} --avg {avg}: need {need} checkpoint-K.pt with K <= {iteration} "
-                            f"in {exp_dir}, found {len(found)}")
+            raise UserError(
+                f"--iter {iteration} --avg {avg}: need {need} checkpoint-K.pt with K <= {iteration} "
+                f"in {exp_dir}, found {len(found)}"
+            )
         paths = [p for _, p in found[:need]]
         return [paths[0], paths[-1]] if use_averaged_model else paths
     if epoch < 1:
         raise UserError(f"--epoch {epoch}: must be >= 1 (or use --iter)")
     if use_averaged_model:
         if epoch - avg < 0:
-            raise UserError(f"--epoch {epoch} --avg {avg}: --avg may be at most --epoch with --use-averaged-model")
+            raise UserError(
+                f"--epoch {epoch} --avg {avg}: --avg may be at most --epoch with --use-averaged-model"
+            )
         names = [f"epoch-{epoch}.pt"] + ([f"epoch-{epoch - avg}.pt"] if epoch - avg >= 1 else [])
     else:
         if epoch - avg + 1 < 1:
@@ -82,8 +92,10 @@ def average_with_averaged_model(end: dict, start: dict | None, average_period: i
     k_end = _steps(end) // average_period
     k_start = 0 if start is None else _steps(start) // average_period
     if k_end <= k_start:
-        raise UserError(f"--use-averaged-model: no averaged steps between the checkpoints (steps "
-                        f"{_steps(start) if start else 0} and {_steps(end)}, average period {average_period})")
+        raise UserError(
+            f"--use-averaged-model: no averaged steps between the checkpoints (steps "
+            f"{_steps(start) if start else 0} and {_steps(end)}, average period {average_period})"
+        )
     w_end, w_start = k_end / (k_end - k_start), -k_start / (k_end - k_start)
     ref = end["model"]
     out = {}
@@ -98,9 +110,14 @@ def average_with_averaged_model(end: dict, start: dict | None, average_period: i
     return out
 
 
-def load_averaged_model(exp_dir: str | Path, epoch: int = 0, iteration: int = 0, avg: int = 1,
-                        use_averaged_model: bool = False, average_period: int = 100
-                        ) -> tuple[Transducer, dict, str]:
+def load_averaged_model(
+    exp_dir: str | Path,
+    epoch: int = 0,
+    iteration: int = 0,
+    avg: int = 1,
+    use_averaged_model: bool = False,
+    average_period: int = 100,
+) -> tuple[Transducer, dict, str]:
     """(model in eval mode, the newest checkpoint dict, icefall suffix) for the icefall selection flags."""
     paths = checkpoint_files(exp_dir, epoch, iteration, avg, use_averaged_model)
     states = [read_checkpoint(p) for p in paths]
@@ -120,8 +137,9 @@ def load_averaged_model(exp_dir: str | Path, epoch: int = 0, iteration: int = 0,
     return model.eval(), states[0], suffix
 
 
-def resolve_subnet(spec: str | None, cfg: SupernetConfig, fixed_subnet: dict | None = None
-                   ) -> tuple[SubnetConfig, str]:
+def resolve_subnet(
+    spec: str | None, cfg: SupernetConfig, fixed_subnet: dict | None = None
+) -> tuple[SubnetConfig, str]:
     """--subnet value -> (subnet, name). None: the checkpoint's fixed subnet (a one-by-one baseline) if it
     has one, else the largest. 'largest' / 'smallest' / a JSON file (name = its file stem)."""
     if spec is None:
@@ -151,10 +169,15 @@ def load_model_for_decoding(params) -> LoadedModel:
         from todm.export.standalone import load_standalone
 
         model = load_standalone(params.model_path).eval()
-        return LoadedModel(model, None, f"standalone-{Path(params.model_path).stem}",
-                           f"model-{Path(params.model_path).stem}")
+        return LoadedModel(
+            model, None, f"standalone-{Path(params.model_path).stem}", f"model-{Path(params.model_path).stem}"
+        )
     model, state, suffix = load_averaged_model(
-        params.exp_dir, params.epoch, params.iter, params.avg, params.use_averaged_model,
+        params.exp_dir,
+        params.epoch,
+        params.iter,
+        params.avg,
+        params.use_averaged_model,
         getattr(params, "average_period", 100),
     )
     subnet, name = resolve_subnet(params.subnet, model.cfg, state.get("fixed_subnet"))

@@ -74,8 +74,10 @@ def decode_cuts(
     if method not in METHODS:
         raise UserError(f"--decoding-method {method}: choose one of {', '.join(METHODS)}")
     if sp.get_piece_size() != model.cfg.vocab_size:
-        raise UserError(f"the BPE model has {sp.get_piece_size()} tokens but the model's vocab_size is "
-                        f"{model.cfg.vocab_size}")
+        raise UserError(
+            f"the BPE model has {sp.get_piece_size()} tokens but the model's vocab_size is "
+            f"{model.cfg.vocab_size}"
+        )
     model.eval()
     unk = unk_id_of(sp)
     results: list[Result] = []

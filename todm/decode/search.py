@@ -65,7 +65,11 @@ def _steps(model) -> TransducerSteps:
 
 
 def _check_inputs(encoder_out: torch.Tensor, encoder_out_lens: torch.Tensor) -> None:
-    if encoder_out.dim() != 3 or encoder_out_lens.dim() != 1 or encoder_out_lens.numel() != encoder_out.size(0):
+    if (
+        encoder_out.dim() != 3
+        or encoder_out_lens.dim() != 1
+        or encoder_out_lens.numel() != encoder_out.size(0)
+    ):
         raise ValueError(
             f"encoder_out must be (N, T, C) and encoder_out_lens (N,), got {tuple(encoder_out.shape)} "
             f"and {tuple(encoder_out_lens.shape)}"

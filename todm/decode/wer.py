@@ -46,8 +46,14 @@ def word_error_rate(refs: list[list[str]], hyps: list[list[str]]) -> dict:
             elif r != h:
                 subs += 1
     errors = ins + dels + subs
-    return {"errors": errors, "words": words, "ins": ins, "del": dels, "sub": subs,
-            "wer": 100.0 * errors / words if words else 0.0}
+    return {
+        "errors": errors,
+        "words": words,
+        "ins": ins,
+        "del": dels,
+        "sub": subs,
+        "wer": 100.0 * errors / words if words else 0.0,
+    }
 
 
 def store_transcripts(path: str | Path, results: list[Result]) -> None:
@@ -74,8 +80,9 @@ def _combined_alignment(ref: list[str], hyp: list[str]) -> list[tuple[str, str]]
     return out
 
 
-def write_error_stats(path: str | Path, test_set_name: str, results: list[Result], enable_log: bool = True
-                      ) -> dict:
+def write_error_stats(
+    path: str | Path, test_set_name: str, results: list[Result], enable_log: bool = True
+) -> dict:
     """Write icefall's errs-* file for `results`; returns word_error_rate's dict."""
     subs: dict[tuple[str, str], int] = defaultdict(int)
     ins: dict[str, int] = defaultdict(int)
@@ -99,14 +106,26 @@ def write_error_stats(path: str | Path, test_set_name: str, results: list[Result
                 num_corr += 1
     stats = word_error_rate([r for _, r, _ in results], [h for _, _, h in results])
     if enable_log:
-        log.info("[%s] %%WER %.2f%% [%d / %d, %d ins, %d del, %d sub ]", test_set_name, stats["wer"],
-                 stats["errors"], stats["words"], stats["ins"], stats["del"], stats["sub"])
+        log.info(
+            "[%s] %%WER %.2f%% [%d / %d, %d ins, %d del, %d sub ]",
+            test_set_name,
+            stats["wer"],
+            stats["errors"],
+            stats["words"],
+            stats["ins"],
+            stats["del"],
+            stats["sub"],
+        )
     lines = [
         f"%WER = {stats['wer']:.2f}",
-        (f"Errors: {stats['ins']} insertions, {stats['del']} deletions, {stats['sub']} substitutions, "
-         f"over {stats['words']} reference words ({num_corr} correct)"),
-        ("Search below for sections starting with PER-UTT DETAILS:, SUBSTITUTIONS:, DELETIONS:, INSERTIONS:, "
-         "PER-WORD STATS:"),
+        (
+            f"Errors: {stats['ins']} insertions, {stats['del']} deletions, {stats['sub']} substitutions, "
+            f"over {stats['words']} reference words ({num_corr} correct)"
+        ),
+        (
+            "Search below for sections starting with PER-UTT DETAILS:, SUBSTITUTIONS:, DELETIONS:, INSERTIONS:, "
+            "PER-WORD STATS:"
+        ),
         "",
         "PER-UTT DETAILS: corr or (ref->hyp)  ",
     ]
@@ -123,8 +142,10 @@ def write_error_stats(path: str | Path, test_set_name: str, results: list[Result
     for _, word, (corr, ref_sub, hyp_sub, n_ins, n_del) in sorted(
         ((sum(v[1:]), k, v) for k, v in words.items()), reverse=True
     ):
-        lines.append(f"{word}   {corr} {ref_sub + hyp_sub + n_ins + n_del} {corr + ref_sub + n_del} "
-                     f"{corr + hyp_sub + n_ins}")
+        lines.append(
+            f"{word}   {corr} {ref_sub + hyp_sub + n_ins + n_del} {corr + ref_sub + n_del} "
+            f"{corr + hyp_sub + n_ins}"
+        )
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
     return stats
@@ -145,8 +166,10 @@ def read_wer_summary(path: str | Path) -> dict[str, float]:
 
 
 ERRS_HEADER = re.compile(r"^%WER = (?P<wer>\d+\.\d\d)$")
-ERRS_COUNTS = re.compile(r"^Errors: (?P<ins>\d+) insertions, (?P<del>\d+) deletions, (?P<sub>\d+) substitutions, "
-                         r"over (?P<words>\d+) reference words \((?P<corr>\d+) correct\)$")
+ERRS_COUNTS = re.compile(
+    r"^Errors: (?P<ins>\d+) insertions, (?P<del>\d+) deletions, (?P<sub>\d+) substitutions, "
+    r"over (?P<words>\d+) reference words \((?P<corr>\d+) correct\)$"
+)
 
 
 def read_errs_file(path: str | Path) -> dict:
@@ -176,7 +199,9 @@ def wer_by_type(results: list[Result], utt2type: dict[str, str]) -> list[tuple[s
         cut_id = res[0]
         kind = utt2type.get(cut_id) or utt2type.get(cut_id.rsplit("-", 1)[0], "unknown")
         groups[kind].append(res)
-    rows = [(k, word_error_rate([r for _, r, _ in v], [h for _, _, h in v])) for k, v in sorted(groups.items())]
+    rows = [
+        (k, word_error_rate([r for _, r, _ in v], [h for _, _, h in v])) for k, v in sorted(groups.items())
+    ]
     rows.append(("all", word_error_rate([r for _, r, _ in results], [h for _, _, h in results])))
     return rows
 
@@ -184,6 +209,8 @@ def wer_by_type(results: list[Result], utt2type: dict[str, str]) -> list[tuple[s
 def write_wer_by_type(path: str | Path, rows: list[tuple[str, dict]]) -> None:
     """Markdown table: type | utterance words | WER | ins | del | sub."""
     lines = ["| sentence type | ref words | WER (%) | ins | del | sub |", "|---|---|---|---|---|---|"]
-    lines += [f"| {k} | {s['words']} | {s['wer']:.2f} | {s['ins']} | {s['del']} | {s['sub']} |" for k, s in rows]
+    lines += [
+        f"| {k} | {s['words']} | {s['wer']:.2f} | {s['ins']} | {s['del']} | {s['sub']} |" for k, s in rows
+    ]
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines) + "\n")

@@ -44,5 +44,7 @@ def read_wave(path: str | Path) -> np.ndarray:
         log.warning("%s: %d Hz, resampling to %d Hz", path, rate, SAMPLE_RATE)
         mono = Resample(rate, SAMPLE_RATE)(torch.from_numpy(mono).unsqueeze(0))[0].numpy()
     if mono.shape[0] < MIN_SECONDS * SAMPLE_RATE:
-        raise UserError(f"{path}: {mono.shape[0] / SAMPLE_RATE:.3f} s of audio; at least {MIN_SECONDS} s needed")
+        raise UserError(
+            f"{path}: {mono.shape[0] / SAMPLE_RATE:.3f} s of audio; at least {MIN_SECONDS} s needed"
+        )
     return np.ascontiguousarray(mono, dtype=np.float32)

@@ -14,13 +14,23 @@ from todm.io import write_text_atomic
 from todm.model import SubnetConfig, SupernetConfig, macs, num_params, param_breakdown
 
 
-def model_card(supernet_cfg: SupernetConfig, subnet: SubnetConfig, out_dir: str | Path, name: str,
-               source: dict | None = None, wer: dict | None = None, rtf: dict | None = None) -> dict:
+def model_card(
+    supernet_cfg: SupernetConfig,
+    subnet: SubnetConfig,
+    out_dir: str | Path,
+    name: str,
+    source: dict | None = None,
+    wer: dict | None = None,
+    rtf: dict | None = None,
+) -> dict:
     """Build the card for `subnet` of `supernet_cfg` exported into `out_dir`."""
     out_dir = Path(out_dir)
     parts = param_breakdown(supernet_cfg, subnet)
-    files = {p.name: p.stat().st_size for p in sorted(out_dir.iterdir())
-             if p.is_file() and p.suffix in (".onnx", ".pt", ".txt")}
+    files = {
+        p.name: p.stat().st_size
+        for p in sorted(out_dir.iterdir())
+        if p.is_file() and p.suffix in (".onnx", ".pt", ".txt")
+    }
     return {
         "name": name,
         "subnet": subnet.to_dict(),
@@ -30,8 +40,11 @@ def model_card(supernet_cfg: SupernetConfig, subnet: SubnetConfig, out_dir: str 
         "encoder_macs_per_second": macs(supernet_cfg, subnet, frames=100),
         "file_bytes": files,
         "frontend": {"type": "kaldi fbank", "num_mel_bins": supernet_cfg.feature_dim, "sample_rate": 16000},
-        "decoding": {"context_size": supernet_cfg.context_size, "vocab_size": supernet_cfg.vocab_size,
-                     "subsampling": "T' = ((T-1)//2 - 1)//2 (4x)"},
+        "decoding": {
+            "context_size": supernet_cfg.context_size,
+            "vocab_size": supernet_cfg.vocab_size,
+            "subsampling": "T' = ((T-1)//2 - 1)//2 (4x)",
+        },
         "wer": wer or None,
         "rtf": rtf or None,
         "source": source or {},

@@ -86,18 +86,28 @@ def read_meta_data(filename: str | Path) -> dict[str, str]:
     return {p.key: p.value for p in onnx.load(str(filename)).metadata_props}
 
 
-def _export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outputs: list[str],
-            dynamic_axes: dict) -> None:
+def _export(
+    module: nn.Module, args: tuple, path: Path, inputs: list[str], outputs: list[str], dynamic_axes: dict
+) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about python ints in shapes
         # onnxscript (needed by the dynamo exporter) is not installed: the TorchScript exporter it is
-        torch.onnx.export(module, args, str(path), dynamo=False, opset_version=OPSET, input_names=inputs,
-                          output_names=outputs, dynamic_axes=dynamic_axes)
+        torch.onnx.export(
+            module,
+            args,
+            str(path),
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=inputs,
+            output_names=outputs,
+            dynamic_axes=dynamic_axes,
+        )
 
 
 @torch.no_grad()
-def export_onnx(model: Transducer, out_dir: str | Path, encoder_meta: dict[str, str] | None = None
-                ) -> dict[str, Path]:
+def export_onnx(
+    model: Transducer, out_dir: str | Path, encoder_meta: dict[str, str] | None = None
+) -> dict[str, Path]:
     """Write encoder/decoder/joiner.onnx for a standalone model; returns {part: path}."""
     cfg = model.cfg
     if cfg.blank_id != 0:
@@ -109,25 +119,55 @@ def export_onnx(model: Transducer, out_dir: str | Path, encoder_meta: dict[str, 
     try:
         paths = {part: out_dir / f"{part}.onnx" for part in ONNX_PARTS}
         x, x_lens = torch.zeros(1, 100, cfg.feature_dim), torch.tensor([100], dtype=torch.int64)
-        _export(EncoderModel(model).eval(), (x, x_lens), paths["encoder"], ["x", "x_lens"],
-                ["encoder_out", "encoder_out_lens"],
-                {"x": {0: "N", 1: "T"}, "x_lens": {0: "N"}, "encoder_out": {0: "N", 1: "T"},
-                 "encoder_out_lens": {0: "N"}})
+        _export(
+            EncoderModel(model).eval(),
+            (x, x_lens),
+            paths["encoder"],
+            ["x", "x_lens"],
+            ["encoder_out", "encoder_out_lens"],
+            {
+                "x": {0: "N", 1: "T"},
+                "x_lens": {0: "N"},
+                "encoder_out": {0: "N", 1: "T"},
+                "encoder_out_lens": {0: "N"},
+            },
+        )
         y = torch.zeros(1, cfg.context_size, dtype=torch.int64)
-        _export(DecoderModel(model).eval(), (y,), paths["decoder"], ["y"], ["decoder_out"],
-                {"y": {0: "N"}, "decoder_out": {0: "N"}})
+        _export(
+            DecoderModel(model).eval(),
+            (y,),
+            paths["decoder"],
+            ["y"],
+            ["decoder_out"],
+            {"y": {0: "N"}, "decoder_out": {0: "N"}},
+        )
         enc, dec = torch.zeros(1, cfg.joiner_dim), torch.zeros(1, cfg.joiner_dim)
-        _export(JoinerModel(model).eval(), (enc, dec), paths["joiner"], ["encoder_out", "decoder_out"], ["logit"],
-                {"encoder_out": {0: "N"}, "decoder_out": {0: "N"}, "logit": {0: "N"}})
+        _export(
+            JoinerModel(model).eval(),
+            (enc, dec),
+            paths["joiner"],
+            ["encoder_out", "decoder_out"],
+            ["logit"],
+            {"encoder_out": {0: "N"}, "decoder_out": {0: "N"}, "logit": {0: "N"}},
+        )
     finally:
         # torch.onnx.export restores the wrapper's mode on exit, which would leave `model` in train mode
         model.set_exportable(False).train(was_training)
-    meta = {"model_type": "todm_mhssm_transducer", "version": "1", "model_author": "todm",
-            "comment": "non-streaming MH-SSM RNN-T subnet extracted from a TODM supernet",
-            "subsampling_factor": "4", "feature_dim": str(cfg.feature_dim), "encoder_dim": str(cfg.d_model),
-            "joiner_dim": str(cfg.joiner_dim), **(encoder_meta or {})}
+    meta = {
+        "model_type": "todm_mhssm_transducer",
+        "version": "1",
+        "model_author": "todm",
+        "comment": "non-streaming MH-SSM RNN-T subnet extracted from a TODM supernet",
+        "subsampling_factor": "4",
+        "feature_dim": str(cfg.feature_dim),
+        "encoder_dim": str(cfg.d_model),
+        "joiner_dim": str(cfg.joiner_dim),
+        **(encoder_meta or {}),
+    }
     add_meta_data(paths["encoder"], meta)
-    add_meta_data(paths["decoder"], {"vocab_size": str(cfg.vocab_size), "context_size": str(cfg.context_size)})
+    add_meta_data(
+        paths["decoder"], {"vocab_size": str(cfg.vocab_size), "context_size": str(cfg.context_size)}
+    )
     add_meta_data(paths["joiner"], {"joiner_dim": str(cfg.joiner_dim)})
     for path in paths.values():
         log.info("exported %s (%.2f MB)", path, path.stat().st_size / 1e6)
@@ -145,8 +185,12 @@ def quantize_int8(paths: dict[str, Path]) -> dict[str, Path]:
         target = path.with_name(f"{part}.int8.onnx")
         root.setLevel(logging.ERROR)  # the quantizer logs every tensor at INFO on the root logger
         try:
-            quantize_dynamic(model_input=str(path), model_output=str(target), op_types_to_quantize=["MatMul"],
-                             weight_type=QuantType.QInt8)
+            quantize_dynamic(
+                model_input=str(path),
+                model_output=str(target),
+                op_types_to_quantize=["MatMul"],
+                weight_type=QuantType.QInt8,
+            )
         finally:
             root.setLevel(level)
         out[part] = target

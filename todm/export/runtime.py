@@ -26,7 +26,9 @@ def model_files(model_dir: str | Path, int8: bool = False) -> dict[str, Path]:
     files["tokens"] = model_dir / "tokens.txt"
     for name, path in files.items():
         if not path.is_file():
-            raise UserError(f"{path}: missing ({name}); run export.py" + (" (int8 files: --int8 true)" if int8 else ""))
+            raise UserError(
+                f"{path}: missing ({name}); run export.py" + (" (int8 files: --int8 true)" if int8 else "")
+            )
     return files
 
 
@@ -60,21 +62,30 @@ class OnnxTransducer:
         files = model_files(model_dir, int8)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = opts.inter_op_num_threads = num_threads
-        self.sessions = {part: ort.InferenceSession(str(files[part]), sess_options=opts,
-                                                    providers=["CPUExecutionProvider"]) for part in ONNX_PARTS}
+        self.sessions = {
+            part: ort.InferenceSession(
+                str(files[part]), sess_options=opts, providers=["CPUExecutionProvider"]
+            )
+            for part in ONNX_PARTS
+        }
         meta = self.sessions["decoder"].get_modelmeta().custom_metadata_map
         self.vocab_size, self.context_size = int(meta["vocab_size"]), int(meta["context_size"])
         self.blank_id = 0
         self.pieces = read_tokens(files["tokens"])
         if len(self.pieces) != self.vocab_size:
-            raise UserError(f"{files['tokens']}: {len(self.pieces)} tokens but the model's vocab_size is "
-                            f"{self.vocab_size}")
+            raise UserError(
+                f"{files['tokens']}: {len(self.pieces)} tokens but the model's vocab_size is "
+                f"{self.vocab_size}"
+            )
         self.unk_id = self.pieces.index("<unk>") if "<unk>" in self.pieces else None
 
-    def run_encoder(self, features: torch.Tensor, feature_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def run_encoder(
+        self, features: torch.Tensor, feature_lens: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """features (N, T, 80), feature_lens (N,) -> projected encoder_out (N, T', J), lens (N,)."""
         out, lens = self.sessions["encoder"].run(
-            None, {"x": features.numpy().astype(np.float32), "x_lens": feature_lens.numpy().astype(np.int64)})
+            None, {"x": features.numpy().astype(np.float32), "x_lens": feature_lens.numpy().astype(np.int64)}
+        )
         return torch.from_numpy(out), torch.from_numpy(lens)
 
     def project_encoder(self, encoder_out: torch.Tensor) -> torch.Tensor:
@@ -86,12 +97,21 @@ class OnnxTransducer:
 
     def logits(self, encoder_proj: torch.Tensor, decoder_proj: torch.Tensor) -> torch.Tensor:
         (out,) = self.sessions["joiner"].run(
-            None, {"encoder_out": np.ascontiguousarray(encoder_proj.numpy()),
-                   "decoder_out": np.ascontiguousarray(decoder_proj.numpy())})
+            None,
+            {
+                "encoder_out": np.ascontiguousarray(encoder_proj.numpy()),
+                "decoder_out": np.ascontiguousarray(decoder_proj.numpy()),
+            },
+        )
         return torch.from_numpy(out)
 
-    def decode_samples(self, waves: list[np.ndarray], method: str = "greedy_search", beam_size: int = 4,
-                       max_sym_per_frame: int = 1) -> list[list[int]]:
+    def decode_samples(
+        self,
+        waves: list[np.ndarray],
+        method: str = "greedy_search",
+        beam_size: int = 4,
+        max_sym_per_frame: int = 1,
+    ) -> list[list[int]]:
         """16 kHz float waves -> token ids, features by kaldi-native-fbank (padded with log(1e-10) as
         sherpa-onnx pads)."""
         from todm.data.features import knf_fbank
@@ -106,21 +126,35 @@ class OnnxTransducer:
         return modified_beam_search(self, encoder_out, encoder_out_lens, beam_size, self.unk_id)
 
 
-def sherpa_recognizer(model_dir: str | Path, int8: bool = False, method: str = "greedy_search",
-                      beam_size: int = 4, num_threads: int = 1):
+def sherpa_recognizer(
+    model_dir: str | Path,
+    int8: bool = False,
+    method: str = "greedy_search",
+    beam_size: int = 4,
+    num_threads: int = 1,
+):
     """sherpa_onnx.OfflineRecognizer.from_transducer for an export directory."""
     import sherpa_onnx
 
     files = model_files(model_dir, int8)
     read_tokens(files["tokens"])  # a clear error before sherpa-onnx's own
     return sherpa_onnx.OfflineRecognizer.from_transducer(
-        encoder=str(files["encoder"]), decoder=str(files["decoder"]), joiner=str(files["joiner"]),
-        tokens=str(files["tokens"]), num_threads=num_threads, sample_rate=16000, feature_dim=80,
-        decoding_method=method, max_active_paths=beam_size, modeling_unit="bpe")
+        encoder=str(files["encoder"]),
+        decoder=str(files["decoder"]),
+        joiner=str(files["joiner"]),
+        tokens=str(files["tokens"]),
+        num_threads=num_threads,
+        sample_rate=16000,
+        feature_dim=80,
+        decoding_method=method,
+        max_active_paths=beam_size,
+        modeling_unit="bpe",
+    )
 
 
-def sherpa_decode(recognizer, waves: list[np.ndarray], pieces: list[str] | None = None
-                  ) -> list[tuple[str, list[int] | None]]:
+def sherpa_decode(
+    recognizer, waves: list[np.ndarray], pieces: list[str] | None = None
+) -> list[tuple[str, list[int] | None]]:
     """Decode 16 kHz float waves; returns (text, token ids) per wave (ids when `pieces` is given)."""
     streams = []
     for wave in waves:

@@ -24,8 +24,12 @@ TRAINING_HEADS = ("simple_am_proj.", "simple_lm_proj.", "ctc_output.")
 def save_standalone(path: str | Path, model: Transducer, source: dict | None = None) -> None:
     """Save an extracted model. `source`: provenance stored beside it (checkpoint, subnet dict, name)."""
     state = {k: v for k, v in model.state_dict().items() if not k.startswith(TRAINING_HEADS)}
-    payload = {"todm_format": FORMAT, "config": dataclasses.replace(model.cfg, use_ctc=False).to_dict(),
-               "model": state, "source": source or {}}
+    payload = {
+        "todm_format": FORMAT,
+        "config": dataclasses.replace(model.cfg, use_ctc=False).to_dict(),
+        "model": state,
+        "source": source or {},
+    }
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
 
@@ -40,18 +44,21 @@ def load_standalone(path: str | Path) -> Transducer:
     except Exception as exc:  # noqa: BLE001 (torch raises many types for a truncated or foreign file)
         raise UserError(f"{path}: not a readable model ({type(exc).__name__}: {exc})") from None
     if not isinstance(payload, dict) or payload.get("todm_format") != FORMAT:
-        raise UserError(f"{path}: not a todm standalone model (no '{FORMAT}' marker; a training checkpoint "
-                        "is decoded with --epoch/--iter instead)")
+        raise UserError(
+            f"{path}: not a todm standalone model (no '{FORMAT}' marker; a training checkpoint "
+            "is decoded with --epoch/--iter instead)"
+        )
     model = Transducer(SupernetConfig.from_dict(payload["config"]))
     missing, unexpected = model.load_state_dict(payload["model"], strict=False)
     missing = [k for k in missing if not k.startswith(TRAINING_HEADS)]
     if missing or unexpected:
-        raise UserError(f"{path}: weights do not fit the stored config (missing {missing[:3]}, "
-                        f"unexpected {unexpected[:3]})")
+        raise UserError(
+            f"{path}: weights do not fit the stored config (missing {missing[:3]}, "
+            f"unexpected {unexpected[:3]})"
+        )
     return model.eval()
 
 
 def standalone_source(path: str | Path) -> dict:
     """The provenance dict stored by save_standalone."""
     return torch.load(path, map_location="cpu", weights_only=False).get("source", {})
-

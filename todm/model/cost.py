@@ -53,7 +53,7 @@ def param_breakdown(cfg: SupernetConfig, subnet: SubnetConfig | None = None) -> 
         cfg.subsampling_channels[2] * f3, cfg.d_model
     )
     layers = sum(_layer_params(cfg, lc.ffn_dim, lc.ssm_heads) for lc in subnet.layers)
-    encoder = frontend + layers + 2 * cfg.d_model  # + final LayerNorm
+    encoder = frontend + layers + 2 * 2 * cfg.d_model  # + front-end and final LayerNorms
     decoder = cfg.vocab_size * cfg.decoder_dim + (
         cfg.decoder_dim * cfg.context_size if cfg.context_size > 1 else 0
     )

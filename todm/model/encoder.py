@@ -49,11 +49,14 @@ class Conv2dSubsampling(nn.Module):
         )
         freq_out = ((feature_dim - 1) // 2 - 1) // 2
         self.out = nn.Linear(c3 * freq_out, d_model)
+        # Normalise the front end's output (icefall's Conv2dSubsampling ends in a BasicNorm too): unnormalised
+        # it sits at RMS ~40 and swamps the pre-norm blocks' residual updates, so every subnet looks alike.
+        self.out_norm = nn.LayerNorm(d_model)
 
     def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """features: (N, T, F), lengths: (N,) -> ((N, T', d_model), (N,))."""
         x = self.conv(features.unsqueeze(1))  # (N, C, T', F')
-        x = self.out(x.transpose(1, 2).flatten(2))
+        x = self.out_norm(self.out(x.transpose(1, 2).flatten(2)))
         return x, subsampled_lengths(lengths)
 
 

@@ -53,9 +53,9 @@ def install_hint() -> str:
     return (
         "Install fast_rnnt offline with tools/install.sh (it builds fast-rnnt 1.3 from its PyPI sdist), "
         "or by hand: pip download --no-deps --no-binary :all: pybind11==3.1.0 && tar xzf "
-        "pybind11-3.1.0.tar.gz && FT_CMAKE_ARGS=\"-DCMAKE_BUILD_TYPE=Release -DFT_BUILD_TESTS=OFF "
+        'pybind11-3.1.0.tar.gz && FT_CMAKE_ARGS="-DCMAKE_BUILD_TYPE=Release -DFT_BUILD_TESTS=OFF '
         f"-DFT_WITH_CUDA=OFF -DCMAKE_CXX_STANDARD=17 -DCMAKE_CXX_FLAGS=-I{include} "
-        "-DFETCHCONTENT_SOURCE_DIR_PYBIND11=$PWD/pybind11-3.1.0 -DFETCHCONTENT_FULLY_DISCONNECTED=ON\" "
+        '-DFETCHCONTENT_SOURCE_DIR_PYBIND11=$PWD/pybind11-3.1.0 -DFETCHCONTENT_FULLY_DISCONNECTED=ON" '
         "FT_MAKE_ARGS=-j2 pip install --no-build-isolation --no-binary fast-rnnt fast-rnnt==1.3 "
         "(use -DFT_WITH_CUDA=ON when torch has CUDA and nvcc matches)."
     )
@@ -98,9 +98,7 @@ def _select(name: str | None) -> RnntBackend:
             return _load(candidate)
         except _IMPORT_ERRORS as e:
             errors.append(f"{candidate}: {type(e).__name__}: {e}")
-    raise RnntBackendError(
-        f"Neither k2 nor fast_rnnt imports ({'; '.join(errors)}). " + install_hint()
-    )
+    raise RnntBackendError(f"Neither k2 nor fast_rnnt imports ({'; '.join(errors)}). " + install_hint())
 
 
 def set_backend(name: str | None = None) -> RnntBackend:

@@ -55,7 +55,9 @@ def _check_simple(lm: Tensor, am: Tensor) -> tuple[int, int, int, int]:
     check_float("lm", lm)
     check_float("am", am)
     if lm.ndim != 3 or am.ndim != 3 or lm.shape[0] != am.shape[0] or lm.shape[2] != am.shape[2]:
-        raise ValueError(f"lm must be (B, S+1, C) and am (B, T, C), got {tuple(lm.shape)} and {tuple(am.shape)}")
+        raise ValueError(
+            f"lm must be (B, S+1, C) and am (B, T, C), got {tuple(lm.shape)} and {tuple(am.shape)}"
+        )
     B, T, C = am.shape
     return B, lm.shape[1] - 1, T, C
 
@@ -160,8 +162,9 @@ def get_rnnt_logprobs_smoothed(
 
     lm_sum = lm_probs.sum(dim=2, keepdim=True)  # (B, S+1, 1)
     unigram = (lm_probs / lm_sum).mean(dim=(0, 1)) + tiny  # (C,)
-    am_only_norm = (torch.mv(am_probs.reshape(-1, C), unigram).reshape(B, 1, T).log()
-                    + am_max.transpose(1, 2))  # (B, 1, T)
+    am_only_norm = torch.mv(am_probs.reshape(-1, C), unigram).reshape(B, 1, T).log() + am_max.transpose(
+        1, 2
+    )  # (B, 1, T)
     lm_only_norm = lm_sum.log() + lm_max  # (B, S+1, 1)
     log_unigram = unigram.log()
 
@@ -186,9 +189,7 @@ def get_rnnt_logprobs_smoothed(
     return _finish(px, py, rnnt_type, boundary)
 
 
-def apply_delay_penalty(
-    px: Tensor, rnnt_type: str, boundary: Tensor | None, delay_penalty: float
-) -> Tensor:
+def apply_delay_penalty(px: Tensor, rnnt_type: str, boundary: Tensor | None, delay_penalty: float) -> Tensor:
     """Reward early symbols: px[b, s, t] += delay_penalty * ((T_b - 1) / 2 - t) (k2 issue #955)."""
     if delay_penalty <= 0.0:
         return px
@@ -268,7 +269,9 @@ def rnnt_loss(
     Returns:
       (B,) for reduction "none", else a scalar.
     """
-    px, py = get_rnnt_logprobs_joint(logits, symbols, termination_symbol, rnnt_type=rnnt_type, boundary=boundary)
+    px, py = get_rnnt_logprobs_joint(
+        logits, symbols, termination_symbol, rnnt_type=rnnt_type, boundary=boundary
+    )
     return loss_from_logprobs(px, py, rnnt_type, boundary, delay_penalty, reduction)
 
 
@@ -290,7 +293,13 @@ def rnnt_loss_smoothed(
     Args and returns as :func:`rnnt_loss_simple`, plus lm_only_scale and am_only_scale.
     """
     px, py = get_rnnt_logprobs_smoothed(
-        lm, am, symbols, termination_symbol, lm_only_scale=lm_only_scale, am_only_scale=am_only_scale,
-        boundary=boundary, rnnt_type=rnnt_type,
+        lm,
+        am,
+        symbols,
+        termination_symbol,
+        lm_only_scale=lm_only_scale,
+        am_only_scale=am_only_scale,
+        boundary=boundary,
+        rnnt_type=rnnt_type,
     )
     return loss_from_logprobs(px, py, rnnt_type, boundary, delay_penalty, reduction, return_grad)

@@ -72,7 +72,9 @@ def get_rnnt_prune_ranges(
     if regular:
         s_min = _min_regular_s_range(boundary)
         if s_range < s_min:
-            logger.warning("get_rnnt_prune_ranges: s_range=%d cannot reach every symbol; using %d", s_range, s_min)
+            logger.warning(
+                "get_rnnt_prune_ranges: s_range=%d cannot reach every symbol; using %d", s_range, s_min
+            )
             s_range = s_min
     s_range = min(s_range, S + 1)  # S+1 keeps every position: nothing is pruned
     if s_range < (2 if regular else 1):
@@ -136,7 +138,11 @@ def _pruned_symbols(symbols: Tensor, ranges: Tensor, termination_symbol: int) ->
 
 def _check_pruned(logits: Tensor, symbols: Tensor, ranges: Tensor) -> None:
     check_float("logits", logits)
-    if logits.ndim != 4 or tuple(ranges.shape) != tuple(logits.shape[:3]) or symbols.shape[0] != logits.shape[0]:
+    if (
+        logits.ndim != 4
+        or tuple(ranges.shape) != tuple(logits.shape[:3])
+        or symbols.shape[0] != logits.shape[0]
+    ):
         raise ValueError(
             f"logits must be (B, T, s_range, C) with ranges (B, T, s_range) and symbols (B, S), got "
             f"{tuple(logits.shape)}, {tuple(ranges.shape)} and {tuple(symbols.shape)}"

@@ -86,10 +86,15 @@ def _validate(
     checks += target_checks(targets, target_lens, vocab_size, blank_id)
     if rnnt_type != "regular":
         short = encoder_out_lens < target_lens
-        checks.append((short.any(), lambda: (
-            f"rnnt_type={rnnt_type!r} emits at most one symbol per frame, so it needs encoder_out_lens >= "
-            f"target_lens; got {int(encoder_out_lens[short][0])} frames for {int(target_lens[short][0])} targets"
-        )))
+        checks.append(
+            (
+                short.any(),
+                lambda: (
+                    f"rnnt_type={rnnt_type!r} emits at most one symbol per frame, so it needs encoder_out_lens >= "
+                    f"target_lens; got {int(encoder_out_lens[short][0])} frames for {int(target_lens[short][0])} targets"
+                ),
+            )
+        )
     checks += [finite_check("encoder_out", encoder_out), finite_check("decoder_out", decoder_out)]
     if ranges is not None:
         if ranges.dtype != torch.int64 or ranges.ndim != 3 or tuple(ranges.shape[:2]) != (B, T):
@@ -98,9 +103,14 @@ def _validate(
             )
         R = ranges.shape[2]
         bad = (ranges[:, :, 0] < 0) | (ranges[:, :, 0] > S + 1 - R)
-        checks.append((bad.any(), lambda: (
-            f"ranges[..., 0] must be in [0, S+1-R={S + 1 - R}] for these targets (reused from another batch?)"
-        )))
+        checks.append(
+            (
+                bad.any(),
+                lambda: (
+                    f"ranges[..., 0] must be in [0, S+1-R={S + 1 - R}] for these targets (reused from another batch?)"
+                ),
+            )
+        )
     raise_first(checks)
 
 
@@ -140,8 +150,19 @@ def pruned_rnnt_loss(
       :class:`PrunedRnntOutput`.
     """
     vocab_size = simple_am_proj.weight.shape[0]
-    _validate(encoder_out, encoder_out_lens, decoder_out, targets, target_lens, vocab_size, blank_id,
-              prune_range, rnnt_type, reduction, ranges)
+    _validate(
+        encoder_out,
+        encoder_out_lens,
+        decoder_out,
+        targets,
+        target_lens,
+        vocab_size,
+        blank_id,
+        prune_range,
+        rnnt_type,
+        reduction,
+        ranges,
+    )
     B = encoder_out.shape[0]
     boundary = torch.zeros(B, 4, dtype=torch.int64, device=encoder_out.device)
     boundary[:, 2] = target_lens
@@ -152,13 +173,23 @@ def pruned_rnnt_loss(
     # icefall computes both losses in fp32 with autocast off.
     with torch.autocast(device_type=encoder_out.device.type, enabled=False):
         simple = rnnt_loss_smoothed(
-            lm=lm.float(), am=am.float(), symbols=targets, termination_symbol=blank_id,
-            lm_only_scale=lm_scale, am_only_scale=am_scale, boundary=boundary, rnnt_type=rnnt_type,
-            delay_penalty=delay_penalty, reduction=reduction, return_grad=ranges is None,
+            lm=lm.float(),
+            am=am.float(),
+            symbols=targets,
+            termination_symbol=blank_id,
+            lm_only_scale=lm_scale,
+            am_only_scale=am_scale,
+            boundary=boundary,
+            rnnt_type=rnnt_type,
+            delay_penalty=delay_penalty,
+            reduction=reduction,
+            return_grad=ranges is None,
         )
     if ranges is None:
         simple_loss, (px_grad, py_grad) = simple
-        ranges = get_rnnt_prune_ranges(px_grad=px_grad, py_grad=py_grad, boundary=boundary, s_range=prune_range)
+        ranges = get_rnnt_prune_ranges(
+            px_grad=px_grad, py_grad=py_grad, boundary=boundary, s_range=prune_range
+        )
     else:
         simple_loss = simple
 
@@ -170,7 +201,13 @@ def pruned_rnnt_loss(
     check_float("joiner output (logits)", logits)
     with torch.autocast(device_type=encoder_out.device.type, enabled=False):
         pruned_loss = rnnt_loss_pruned(
-            logits=logits.float(), symbols=targets, ranges=ranges, termination_symbol=blank_id,
-            boundary=boundary, rnnt_type=rnnt_type, delay_penalty=delay_penalty, reduction=reduction,
+            logits=logits.float(),
+            symbols=targets,
+            ranges=ranges,
+            termination_symbol=blank_id,
+            boundary=boundary,
+            rnnt_type=rnnt_type,
+            delay_penalty=delay_penalty,
+            reduction=reduction,
         )
     return PrunedRnntOutput(simple_loss, pruned_loss, logits, ranges, boundary)

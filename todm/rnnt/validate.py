@@ -43,8 +43,9 @@ def check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
 
 def finite_check(name: str, x: Tensor) -> Check:
     """Fails when x holds NaN or +-inf."""
-    return ~torch.isfinite(x).all(), lambda: (
-        f"{name} contains {int(torch.isnan(x).sum())} NaN and {int(torch.isinf(x).sum())} inf values"
+    return (
+        ~torch.isfinite(x).all(),
+        lambda: f"{name} contains {int(torch.isnan(x).sum())} NaN and {int(torch.isinf(x).sum())} inf values",
     )
 
 
@@ -60,14 +61,23 @@ def boundary_checks(boundary: Tensor, B: int, S: int, T: int) -> list[Check]:
         )
     s0, t0, s1, t1 = boundary.unbind(1)
     bad = (s0 < 0) | (s0 > s1) | (s1 > S) | (t0 < 0) | (t0 > t1) | (t1 > T)
-    return [(bad.any(), lambda: (
-        f"boundary rows must satisfy 0 <= s_begin <= s_end <= S={S} and 0 <= t_begin <= t_end <= T={T}, "
-        f"got {boundary[bad][0].tolist()}"
-    ))]
+    return [
+        (
+            bad.any(),
+            lambda: (
+                f"boundary rows must satisfy 0 <= s_begin <= s_end <= S={S} and 0 <= t_begin <= t_end <= T={T}, "
+                f"got {boundary[bad][0].tolist()}"
+            ),
+        )
+    ]
 
 
 def check_lattice(
-    symbols: Tensor, num_classes: int, termination_symbol: int, T: int, rnnt_type: str,
+    symbols: Tensor,
+    num_classes: int,
+    termination_symbol: int,
+    T: int,
+    rnnt_type: str,
     boundary: Tensor | None,
 ) -> None:
     """Checks shared by the get_rnnt_logprobs* builders, with one host sync.
@@ -77,14 +87,19 @@ def check_lattice(
     """
     check_choice("rnnt_type", rnnt_type, RNNT_TYPES)
     if symbols.dtype != torch.int64 or symbols.ndim != 2:
-        raise ValueError(f"symbols must be an int64 (B, S) tensor, got {symbols.dtype} {tuple(symbols.shape)}")
+        raise ValueError(
+            f"symbols must be an int64 (B, S) tensor, got {symbols.dtype} {tuple(symbols.shape)}"
+        )
     if not 0 <= termination_symbol < num_classes:
         raise ValueError(f"termination_symbol must be in [0, C={num_classes}), got {termination_symbol}")
     B, S = symbols.shape
     bad_symbol = (symbols < 0) | (symbols >= num_classes)
-    checks: list[Check] = [(bad_symbol.any(), lambda: (
-        f"symbols must hold ids in [0, C={num_classes}), got {int(symbols[bad_symbol][0])}"
-    ))]
+    checks: list[Check] = [
+        (
+            bad_symbol.any(),
+            lambda: f"symbols must hold ids in [0, C={num_classes}), got {int(symbols[bad_symbol][0])}",
+        )
+    ]
     if boundary is not None:
         checks += boundary_checks(boundary, B, S, T)
     if rnnt_type != "regular":
@@ -92,10 +107,15 @@ def check_lattice(
             raise ValueError(f"rnnt_type={rnnt_type!r} requires T >= S, got T={T} and S={S}")
         if boundary is not None:
             short = boundary[:, 3] < boundary[:, 2]
-            checks.append((short.any(), lambda: (
-                f"rnnt_type={rnnt_type!r} requires T >= S for every utterance, got T={int(boundary[short][0, 3])} "
-                f"< S={int(boundary[short][0, 2])}"
-            )))
+            checks.append(
+                (
+                    short.any(),
+                    lambda: (
+                        f"rnnt_type={rnnt_type!r} requires T >= S for every utterance, got T={int(boundary[short][0, 3])} "
+                        f"< S={int(boundary[short][0, 2])}"
+                    ),
+                )
+            )
     raise_first(checks)
 
 
@@ -105,25 +125,32 @@ def length_checks(name: str, lens: Tensor, max_len: int, dim_name: str) -> list[
         raise ValueError(f"{name} must be an integer tensor, got {lens.dtype}")
     return [
         ((lens < 0).any(), lambda: f"{name} must be >= 0, got min {int(lens.min())}"),
-        ((lens > max_len).any(), lambda: (
-            f"{name} must be <= {dim_name}={max_len} (the padded size), got max {int(lens.max())}"
-        )),
+        (
+            (lens > max_len).any(),
+            lambda: f"{name} must be <= {dim_name}={max_len} (the padded size), got max {int(lens.max())}",
+        ),
     ]
 
 
 def target_checks(targets: Tensor, target_lens: Tensor, vocab_size: int, blank_id: int) -> list[Check]:
     """targets: (B, S) ids; inside target_lens they are non-blank in [0, V), padding any id in [0, V)."""
     if targets.dtype != torch.int64 or targets.ndim != 2:
-        raise ValueError(f"targets must be an int64 (B, S) tensor, got {targets.dtype} {tuple(targets.shape)}")
+        raise ValueError(
+            f"targets must be an int64 (B, S) tensor, got {targets.dtype} {tuple(targets.shape)}"
+        )
     S = targets.shape[1]
     inside = torch.arange(S, device=targets.device) < target_lens.reshape(-1, 1)
     out_of_vocab = (targets < 0) | (targets >= vocab_size)
     return [
-        (out_of_vocab.any(), lambda: (
-            f"targets must hold ids in [0, vocab_size={vocab_size}) (pad with blank_id={blank_id}), "
-            f"got {int(targets[out_of_vocab][0])}"
-        )),
-        (((targets == blank_id) & inside).any(), lambda: (
-            f"targets must not contain blank_id={blank_id} within target_lens"
-        )),
+        (
+            out_of_vocab.any(),
+            lambda: (
+                f"targets must hold ids in [0, vocab_size={vocab_size}) (pad with blank_id={blank_id}), "
+                f"got {int(targets[out_of_vocab][0])}"
+            ),
+        ),
+        (
+            ((targets == blank_id) & inside).any(),
+            lambda: f"targets must not contain blank_id={blank_id} within target_lens",
+        ),
     ]

@@ -1,12 +1,12 @@
 """Evolutionary search for the best subnet of a trained supernet under each device budget (TODM Sec. 2).
 
-  space.py      SearchSpace: sample / mutate / crossover / repair / shrink_step / grow_step over subnets.
-  budgets.py    Budget profiles ('2.5M', '300M', '55%', YAML), Costs (params, MACs/s, model MB, latency),
-                LatencyMeter (encoder + greedy search, one thread, median).
-  evolution.py  evolutionary_search (constraint-aware, seeded) and the random_search baseline.
-  fitness.py    WerEvaluator (greedy WER on a fixed dev subset) and JsonlStore (the resumable cache).
-  runner.py     Search: shared evaluation cache, one evolution per profile, chosen subnets.
-  pareto.py     Pareto fronts, pareto.json, subnet-<profile>.json, pareto.png, the final table.
+space.py      SearchSpace: sample / mutate / crossover / repair / shrink_step / grow_step over subnets.
+budgets.py    Budget profiles ('2.5M', '300M', '55%', YAML), Costs (params, MACs/s, model MB, latency),
+              LatencyMeter (encoder + greedy search, one thread, median).
+evolution.py  evolutionary_search (constraint-aware, seeded) and the random_search baseline.
+fitness.py    WerEvaluator (greedy WER on a fixed dev subset) and JsonlStore (the resumable cache).
+runner.py     Search: shared evaluation cache, one evolution per profile, chosen subnets.
+pareto.py     Pareto fronts, pareto.json, subnet-<profile>.json, pareto.png, the final table.
 """
 
 from .budgets import Budget, Costs, LatencyMeter, load_profiles, make_budget, parse_quantity, static_costs

@@ -83,7 +83,9 @@ class Budget:
 
     def __post_init__(self) -> None:
         if self.model_dtype not in ("int8", "fp32"):
-            raise UserError(f"profile {self.name!r}: model_dtype must be int8 or fp32, got {self.model_dtype!r}")
+            raise UserError(
+                f"profile {self.name!r}: model_dtype must be int8 or fp32, got {self.model_dtype!r}"
+            )
         if not self.relative and not any(v is not None for v in self.bounds().values()):
             raise UserError(f"profile {self.name!r}: no budget given (use {', '.join(BUDGET_KEYS[:4])})")
 
@@ -91,8 +93,10 @@ class Budget:
         """Turn relative bounds ('55%': 55% of the way from the smallest to the largest subnet) into numbers."""
         values = {}
         for key, frac in self.relative.items():
-            lo, hi = (getattr(c, _COST_OF[key]) if key != "max_model_mb" else c.model_mb(self.model_dtype)
-                      for c in (small, large))
+            lo, hi = (
+                getattr(c, _COST_OF[key]) if key != "max_model_mb" else c.model_mb(self.model_dtype)
+                for c in (small, large)
+            )
             if key == "max_latency_ms" and (lo is None or hi is None):
                 raise ValueError("relative latency budgets need measured latencies")
             values[key] = lo + frac * (hi - lo)
@@ -118,7 +122,9 @@ class Budget:
         if self.max_macs is not None and costs.macs > self.max_macs:
             out.append(f"MACs/s {costs.macs / 1e6:.1f}M > {self.max_macs / 1e6:.1f}M")
         if self.max_model_mb is not None and costs.model_mb(self.model_dtype) > self.max_model_mb:
-            out.append(f"{self.model_dtype} size {costs.model_mb(self.model_dtype):.2f} MB > {self.max_model_mb:.4g} MB")
+            out.append(
+                f"{self.model_dtype} size {costs.model_mb(self.model_dtype):.2f} MB > {self.max_model_mb:.4g} MB"
+            )
         if self.max_latency_ms is not None:
             if costs.latency_ms is None:
                 raise ValueError(f"profile {self.name!r} bounds latency but the latency was not measured")
@@ -139,7 +145,12 @@ class Budget:
         return " ".join(parts)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, **self.bounds(), "model_dtype": self.model_dtype, "relative": self.relative}
+        return {
+            "name": self.name,
+            **self.bounds(),
+            "model_dtype": self.model_dtype,
+            "relative": self.relative,
+        }
 
 
 def make_budget(name: str, values: dict, where: str = "") -> Budget:
@@ -160,7 +171,9 @@ def make_budget(name: str, values: dict, where: str = "") -> Budget:
         elif isinstance(value, str) and value.strip().endswith("%"):
             frac = parse_quantity(value.strip()[:-1], f"{where}: {key}") / 100
             if frac > 1:
-                raise UserError(f"{where}: {key}={value} is beyond the largest subnet (relative budgets are 0-100%)")
+                raise UserError(
+                    f"{where}: {key}={value} is beyond the largest subnet (relative budgets are 0-100%)"
+                )
             kw.setdefault("relative", {})[key] = frac
         else:
             kw[key] = parse_quantity(value, f"{where}: {key}")
@@ -183,7 +196,9 @@ def load_profiles(path: str | Path) -> list[Budget]:
     profiles = []
     for name, values in data["profiles"].items():
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", str(name)):
-            raise UserError(f"--budgets {path}: profile name {name!r} must be [A-Za-z0-9_.-]+ (used in file names)")
+            raise UserError(
+                f"--budgets {path}: profile name {name!r} must be [A-Za-z0-9_.-]+ (used in file names)"
+            )
         profiles.append(make_budget(str(name), values, f"--budgets {path}: profile {name!r}"))
     if not profiles:
         raise UserError(f"--budgets {path}: no profiles")
@@ -225,8 +240,15 @@ class LatencyMeter:
     median-length cut). Uses todm.decode.greedy_search, imported when first needed.
     """
 
-    def __init__(self, model: Transducer, features: torch.Tensor, warmup: int = 2, repeats: int = 5,
-                 num_threads: int = 1, unk_id: int | None = None) -> None:
+    def __init__(
+        self,
+        model: Transducer,
+        features: torch.Tensor,
+        warmup: int = 2,
+        repeats: int = 5,
+        num_threads: int = 1,
+        unk_id: int | None = None,
+    ) -> None:
         if features.dim() != 3 or features.size(0) != 1:
             raise ValueError(f"LatencyMeter wants features of shape (1, T, F), got {tuple(features.shape)}")
         self.model, self.features = model, features

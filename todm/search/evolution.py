@@ -46,7 +46,9 @@ class EvolutionSettings:
 
     def __post_init__(self) -> None:
         if self.population < 1 or self.generations < 1:
-            raise ValueError(f"population ({self.population}) and generations ({self.generations}) must be >= 1")
+            raise ValueError(
+                f"population ({self.population}) and generations ({self.generations}) must be >= 1"
+            )
         if not 0 <= self.mutation_prob <= 1 or not 0 <= self.crossover_prob <= 1:
             raise ValueError("mutation_prob and crossover_prob must be in [0, 1]")
         if self.num_elites < 1:
@@ -168,6 +170,7 @@ def evolutionary_search(
     s = settings or EvolutionSettings()
     rng = random.Random(f"evolution-{seed}")
     run = _Run(fitness, on_evaluated)
+
     def new(make: Callable[[], SubnetConfig]) -> SubnetConfig | None:
         return _new_candidate(space, make, feasible, run.seen, rng, s.max_tries, True, s.fill_budget)
 

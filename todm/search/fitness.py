@@ -113,15 +113,20 @@ class JsonlStore:
             try:
                 self._add(json.loads(line))
             except (json.JSONDecodeError, KeyError, TypeError):
-                raise ValueError(f"{self.path}:{n}: corrupt line (not the last one); fix or delete the file") from None
+                raise ValueError(
+                    f"{self.path}:{n}: corrupt line (not the last one); fix or delete the file"
+                ) from None
             good.append(line)
         if tail.strip():
             try:
                 self._add(json.loads(tail))
                 good.append(tail)
             except (json.JSONDecodeError, KeyError, TypeError):
-                logger.warning("%s: ignoring a truncated last line (%d chars) from an interrupted run",
-                               self.path, len(tail))
+                logger.warning(
+                    "%s: ignoring a truncated last line (%d chars) from an interrupted run",
+                    self.path,
+                    len(tail),
+                )
         if tail:  # drop the broken tail or add the missing newline, so appends start on a fresh line
             write_text_atomic(self.path, "".join(line + "\n" for line in good))
 

@@ -33,13 +33,18 @@ def _brief(r: dict) -> dict:
 
 def summary(results: list[ProfileResult], records: list[dict], references: dict[str, dict]) -> dict:
     """What pareto.json holds: fronts, references and one entry per profile."""
-    axes = ["params", "macs"] + (["latency_ms"] if any(r.get("latency_ms") is not None for r in records) else [])
+    axes = ["params", "macs"] + (
+        ["latency_ms"] if any(r.get("latency_ms") is not None for r in records) else []
+    )
     profiles = {}
     for res in results:
-        entry = {"budget": res.budget.to_dict(), "chosen": _brief(res.chosen),
-                 "evolution_best_wer": res.evolution.best.fitness if res.evolution.best else None,
-                 "evolution_evaluations": len(res.evolution.evaluated),
-                 "evolution_keys": [e.key for e in res.evolution.evaluated]}
+        entry = {
+            "budget": res.budget.to_dict(),
+            "chosen": _brief(res.chosen),
+            "evolution_best_wer": res.evolution.best.fitness if res.evolution.best else None,
+            "evolution_evaluations": len(res.evolution.evaluated),
+            "evolution_keys": [e.key for e in res.evolution.evaluated],
+        }
         if res.random is not None:
             entry["random_best_wer"] = res.random.best.fitness if res.random.best else None
             entry["random_keys"] = [e.key for e in res.random.evaluated]
@@ -53,8 +58,9 @@ def summary(results: list[ProfileResult], records: list[dict], references: dict[
     }
 
 
-def write_results(out_dir: str | Path, results: list[ProfileResult], records: list[dict],
-                  references: dict[str, dict]) -> dict:
+def write_results(
+    out_dir: str | Path, results: list[ProfileResult], records: list[dict], references: dict[str, dict]
+) -> dict:
     """pareto.json, subnet-<profile>.json (SubnetConfig.from_json loads them) and pareto.png."""
     out_dir = Path(out_dir)
     data = summary(results, records, references)
@@ -66,8 +72,9 @@ def write_results(out_dir: str | Path, results: list[ProfileResult], records: li
     return data
 
 
-def plot_pareto(path: str | Path, records: list[dict], results: list[ProfileResult],
-                references: dict[str, dict]) -> None:
+def plot_pareto(
+    path: str | Path, records: list[dict], results: list[ProfileResult], references: dict[str, dict]
+) -> None:
     """All candidates, the front, each profile's chosen subnet and budget line, largest/smallest marked."""
     import matplotlib
 
@@ -75,18 +82,29 @@ def plot_pareto(path: str | Path, records: list[dict], results: list[ProfileResu
     import matplotlib.pyplot as plt
 
     has_latency = any(r.get("latency_ms") is not None for r in records)
-    axes_spec = [("params", 1e-6, "deployed parameters (M)", "max_params"),
-                 ("latency_ms" if has_latency else "macs", 1.0 if has_latency else 1e-6,
-                  "latency (ms per s of audio, 1 thread)" if has_latency else "encoder MACs per s of audio (M)",
-                  "max_latency_ms" if has_latency else "max_macs")]
+    axes_spec = [
+        ("params", 1e-6, "deployed parameters (M)", "max_params"),
+        (
+            "latency_ms" if has_latency else "macs",
+            1.0 if has_latency else 1e-6,
+            "latency (ms per s of audio, 1 thread)" if has_latency else "encoder MACs per s of audio (M)",
+            "max_latency_ms" if has_latency else "max_macs",
+        ),
+    ]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, (key, scale, label, bound) in zip(axes, axes_spec):
         pts = [r for r in records if r.get(key) is not None]
         ax.scatter([r[key] * scale for r in pts], [r["wer"] for r in pts], s=12, c="0.7", label="evaluated")
         front = pareto_front(pts, key)
-        ax.step([r[key] * scale for r in front], [r["wer"] for r in front], where="post", c="k", lw=1,
-                label="Pareto front")
+        ax.step(
+            [r[key] * scale for r in front],
+            [r["wer"] for r in front],
+            where="post",
+            c="k",
+            lw=1,
+            label="Pareto front",
+        )
         for name, marker in (("largest", "^"), ("smallest", "v")):
             r = references.get(name)
             if r is not None and r.get(key) is not None:
@@ -95,8 +113,15 @@ def plot_pareto(path: str | Path, records: list[dict], results: list[ProfileResu
             color = colors[i % len(colors)]
             c = res.chosen
             if c.get(key) is not None:
-                ax.scatter([c[key] * scale], [c["wer"]], marker="*", s=160, color=color,
-                           label=f"{res.budget.name} (chosen)", zorder=3)
+                ax.scatter(
+                    [c[key] * scale],
+                    [c["wer"]],
+                    marker="*",
+                    s=160,
+                    color=color,
+                    label=f"{res.budget.name} (chosen)",
+                    zorder=3,
+                )
             limit = res.budget.bounds().get(bound)
             if limit is not None:
                 ax.axvline(limit * scale, color=color, ls="--", lw=0.8)
@@ -116,13 +141,23 @@ def plot_pareto(path: str | Path, records: list[dict], results: list[ProfileResu
 def format_table(results: list[ProfileResult], references: dict[str, dict]) -> str:
     """The final table (markdown) for the log."""
     lat = any(r.get("latency_ms") is not None for r in references.values())
-    head = "| profile | budget | WER % | random WER % | params | MACs/s | MB fp32/int8 |" + (" ms/s |" if lat else "") \
+    head = (
+        "| profile | budget | WER % | random WER % | params | MACs/s | MB fp32/int8 |"
+        + (" ms/s |" if lat else "")
         + " subnet |"
+    )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
 
     def row(name: str, budget: str, r: dict, rnd: str) -> str:
-        cells = [name, budget, f"{r['wer']:.2f}", rnd, f"{r['params'] / 1e6:.3f}M", f"{r['macs'] / 1e6:.1f}M",
-                 f"{r['model_mb_fp32']:.2f}/{r['model_mb_int8']:.2f}"]
+        cells = [
+            name,
+            budget,
+            f"{r['wer']:.2f}",
+            rnd,
+            f"{r['params'] / 1e6:.3f}M",
+            f"{r['macs'] / 1e6:.1f}M",
+            f"{r['model_mb_fp32']:.2f}/{r['model_mb_int8']:.2f}",
+        ]
         if lat:
             cells.append("-" if r.get("latency_ms") is None else f"{r['latency_ms']:.1f}")
         cells.append(r["key"])

@@ -31,8 +31,12 @@ logger = logging.getLogger(__name__)
 class CostTable:
     """Costs per subnet: analytic ones memoised, latency measured once and kept in `latency_store`."""
 
-    def __init__(self, space: SearchSpace, latency_meter: Callable[[SubnetConfig], float] | None = None,
-                 latency_store: JsonlStore | None = None) -> None:
+    def __init__(
+        self,
+        space: SearchSpace,
+        latency_meter: Callable[[SubnetConfig], float] | None = None,
+        latency_store: JsonlStore | None = None,
+    ) -> None:
         self.space, self.meter, self.store = space, latency_meter, latency_store
         self._static: dict[str, Costs] = {}
         self._latency: dict[str, float] = {}
@@ -70,15 +74,19 @@ class CostTable:
 
 
 def describe_costs(c: Costs) -> str:
-    text = f"{c.params / 1e6:.3f}M params, {c.macs / 1e6:.1f}M MACs/s, {c.model_mb_fp32:.2f} MB fp32 / " \
-           f"{c.model_mb_int8:.2f} MB int8"
+    text = (
+        f"{c.params / 1e6:.3f}M params, {c.macs / 1e6:.1f}M MACs/s, {c.model_mb_fp32:.2f} MB fp32 / "
+        f"{c.model_mb_int8:.2f} MB int8"
+    )
     return text + (f", {c.latency_ms:.1f} ms/s latency" if c.latency_ms is not None else "")
 
 
 def resolve_budgets(profiles: list[Budget], table: CostTable) -> list[Budget]:
     """Resolve relative budgets and refuse any profile the smallest subnet already violates."""
     space = table.space
-    small = table.costs(space.smallest(), any(b.needs_latency or "max_latency_ms" in b.relative for b in profiles))
+    small = table.costs(
+        space.smallest(), any(b.needs_latency or "max_latency_ms" in b.relative for b in profiles)
+    )
     large = table.costs(space.largest(), small.latency_ms is not None)
     resolved = []
     for budget in profiles:
@@ -90,8 +98,12 @@ def resolve_budgets(profiles: list[Budget], table: CostTable) -> list[Budget]:
                 f"{space.smallest().describe()}: {describe_costs(small)} ({'; '.join(broken)})"
             )
         if not budget.violations(large):
-            logger.warning("profile %r (%s) does not constrain this supernet: the largest subnet fits (%s)",
-                           budget.name, budget.describe(), describe_costs(large))
+            logger.warning(
+                "profile %r (%s) does not constrain this supernet: the largest subnet fits (%s)",
+                budget.name,
+                budget.describe(),
+                describe_costs(large),
+            )
         resolved.append(budget)
     return resolved
 
@@ -107,8 +119,16 @@ class ProfileResult:
 class Search:
     """Evaluates (cached) and runs evolution / random search per profile."""
 
-    def __init__(self, space: SearchSpace, wer: Callable[[SubnetConfig], float], table: CostTable,
-                 history: JsonlStore, settings: EvolutionSettings, seed: int = 42, progress: bool = True) -> None:
+    def __init__(
+        self,
+        space: SearchSpace,
+        wer: Callable[[SubnetConfig], float],
+        table: CostTable,
+        history: JsonlStore,
+        settings: EvolutionSettings,
+        seed: int = 42,
+        progress: bool = True,
+    ) -> None:
         self.space, self.wer, self.table, self.history = space, wer, table, history
         self.settings, self.seed, self.progress = settings, seed, progress
         self.decoded = 0  # evaluations actually run (cache misses)
@@ -122,10 +142,20 @@ class Search:
             seconds = time.perf_counter() - start
             self.decoded += 1
             c = self.table.costs(subnet)
-            record = {"key": key, "subnet": subnet.to_dict(), "wer": wer, "params": c.params, "macs": c.macs,
-                      "model_mb_fp32": c.model_mb_fp32, "model_mb_int8": c.model_mb_int8,
-                      "latency_ms": c.latency_ms, "profile": profile, "method": method,
-                      "generation": generation, "eval_seconds": round(seconds, 3)}
+            record = {
+                "key": key,
+                "subnet": subnet.to_dict(),
+                "wer": wer,
+                "params": c.params,
+                "macs": c.macs,
+                "model_mb_fp32": c.model_mb_fp32,
+                "model_mb_int8": c.model_mb_int8,
+                "latency_ms": c.latency_ms,
+                "profile": profile,
+                "method": method,
+                "generation": generation,
+                "eval_seconds": round(seconds, 3),
+            }
             self.history.append(record)
         return float(record["wer"])
 
@@ -166,24 +196,41 @@ class Search:
                 logger.info("%s generation %d: best WER %.2f%% %s", budget.name, done, top.fitness, top.key)
 
         evo = evolutionary_search(
-            self.space, lambda sub: self.evaluate(sub, budget.name, "evolution", generation),
-            feasible, s, f"{self.seed}-{budget.name}", on_evaluated, on_generation)
+            self.space,
+            lambda sub: self.evaluate(sub, budget.name, "evolution", generation),
+            feasible,
+            s,
+            f"{self.seed}-{budget.name}",
+            on_evaluated,
+            on_generation,
+        )
         rnd = None
         if compare_random:
             n = len(evo.evaluated)
             best.clear()
             bar = self._bar(f"{budget.name} random", n)
-            rnd = random_search(self.space, lambda sub: self.evaluate(sub, budget.name, "random", 0), feasible,
-                                n, f"{self.seed}-{budget.name}", on_evaluated=on_evaluated)
+            rnd = random_search(
+                self.space,
+                lambda sub: self.evaluate(sub, budget.name, "random", 0),
+                feasible,
+                n,
+                f"{self.seed}-{budget.name}",
+                on_evaluated=on_evaluated,
+            )
             bar.close()
             bar = None
-            logger.info("%s: evolution best WER %.2f%%, random search best WER %.2f%% (%d evaluations each)",
-                        budget.name, evo.best.fitness, rnd.best.fitness, n)
+            logger.info(
+                "%s: evolution best WER %.2f%%, random search best WER %.2f%% (%d evaluations each)",
+                budget.name,
+                evo.best.fitness,
+                rnd.best.fitness,
+                n,
+            )
         return ProfileResult(budget, evo, rnd, self.choose(budget))
 
     def choose(self, budget: Budget) -> dict:
         feasible = self.table.feasible_for(budget)
-        candidates = [r for r in self.history.by_key.values()
-                      if feasible(SubnetConfig.from_dict(r["subnet"]))]
+        candidates = [
+            r for r in self.history.by_key.values() if feasible(SubnetConfig.from_dict(r["subnet"]))
+        ]
         return min(candidates, key=lambda r: (r["wer"], r["params"], r["key"]))
-

@@ -48,7 +48,8 @@ class SearchSpace:
         """False for an extracted model or a fixed architecture: a single point, nothing to search."""
         cfg = self.cfg
         return cfg.min_layers < cfg.num_layers or any(
-            len(cfg.allowed_ffn_dims(i)) > 1 or len(cfg.allowed_ssm_heads(i)) > 1 for i in range(cfg.num_layers)
+            len(cfg.allowed_ffn_dims(i)) > 1 or len(cfg.allowed_ssm_heads(i)) > 1
+            for i in range(cfg.num_layers)
         )
 
     def _random_layer(self, index: int, rng: random.Random) -> LayerChoice:
@@ -117,7 +118,9 @@ class SearchSpace:
             if 0 <= lc.index < cfg.num_layers and lc.index not in kept:
                 i = lc.index
                 kept[i] = LayerChoice(
-                    i, _snap(lc.ffn_dim, cfg.allowed_ffn_dims(i)), _snap(lc.ssm_heads, cfg.allowed_ssm_heads(i))
+                    i,
+                    _snap(lc.ffn_dim, cfg.allowed_ffn_dims(i)),
+                    _snap(lc.ssm_heads, cfg.allowed_ssm_heads(i)),
                 )
         if cfg.depth_mode == "prefix":
             depth = min(cfg.num_layers, max(cfg.min_layers, len(kept)))
@@ -126,7 +129,9 @@ class SearchSpace:
             for i in range(depth):
                 src = by_order[i] if i < len(by_order) else self._random_layer(i, rng)
                 kept[i] = LayerChoice(
-                    i, _snap(src.ffn_dim, cfg.allowed_ffn_dims(i)), _snap(src.ssm_heads, cfg.allowed_ssm_heads(i))
+                    i,
+                    _snap(src.ffn_dim, cfg.allowed_ffn_dims(i)),
+                    _snap(src.ssm_heads, cfg.allowed_ssm_heads(i)),
                 )
         else:
             missing = [i for i in range(cfg.num_layers) if i not in kept]
@@ -179,7 +184,11 @@ class SearchSpace:
                 moves.append(("heads", j))
         kept = {lc.index for lc in subnet.layers}
         if subnet.depth < cfg.num_layers:
-            add = [subnet.depth] if cfg.depth_mode == "prefix" else [i for i in range(cfg.num_layers) if i not in kept]
+            add = (
+                [subnet.depth]
+                if cfg.depth_mode == "prefix"
+                else [i for i in range(cfg.num_layers) if i not in kept]
+            )
             moves.extend(("add", i) for i in add)
         if not moves:
             return None
@@ -209,7 +218,8 @@ class SearchSpace:
             )
             for kept in subsets:
                 per_layer = [
-                    [(i, f, h) for f in cfg.allowed_ffn_dims(i) for h in cfg.allowed_ssm_heads(i)] for i in kept
+                    [(i, f, h) for f in cfg.allowed_ffn_dims(i) for h in cfg.allowed_ssm_heads(i)]
+                    for i in kept
                 ]
                 for combo in itertools.product(*per_layer):
                     yield SubnetConfig([LayerChoice(*t) for t in combo])

@@ -20,7 +20,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from todm.model import SubnetConfig, Transducer
-from todm.optim import Eden, make_optimizer
+from todm.optim import DEFAULT_LR, Eden, make_optimizer
 from todm.train.checkpoint import (
     check_architecture,
     load_model_state,
@@ -72,7 +72,9 @@ class Trainer:
         self.exp_dir = Path(params.exp_dir)
         self.model = model
         self.model_avg = copy.deepcopy(model).to(torch.float64) if rank == 0 else None
-        self.optimizer = make_optimizer(model.parameters(), name=params.optimizer, lr=params.base_lr)
+        self.optimizer = make_optimizer(
+            parameter_groups(model, params), name=params.optimizer, lr=params.base_lr
+        )
         self.scheduler = Eden(
             self.optimizer, params.lr_batches, params.lr_epochs, warmup_batches=params.warmup_batches
         )
@@ -120,6 +122,7 @@ class Trainer:
             scheduler=self.scheduler,
             sampler=sampler,
             progress=vars(self.progress).copy(),
+            average_period=self.params.average_period,
             fixed_subnet=None if self.fixed_subnet is None else self.fixed_subnet.to_dict(),
         )
 
@@ -266,6 +269,25 @@ class Trainer:
             if grad_norm is not None:
                 self.tb.add_scalar("train/grad_norm", grad_norm, prog.batch_idx_train)
             self.tb.flush()
+
+
+# The S4D kernel's own parameters (time steps, poles, frequencies) carry meaning in their absolute values
+# (S4D-Lin init: Im A = pi * n, log dt spread over [log 1e-3, log 0.5]). S4 trains them with a smaller
+# learning rate (Gu et al. 2022); ScaledAdam additionally caps every tensor's RMS at param_max_rms = 3,
+# which would squash those values and the time scales with them, so their group has no such cap.
+SSM_KERNEL_PARAMS = ("log_dt", "log_neg_a_real", "a_imag")
+
+
+def parameter_groups(model: Transducer, params) -> list[dict]:
+    """Two groups: the SSM kernel parameters (--ssm-lr-scale times the base lr, no RMS cap), the rest."""
+    base = params.base_lr if params.base_lr is not None else DEFAULT_LR[params.optimizer]
+    kernel, rest = [], []
+    for name, param in model.named_parameters():
+        (kernel if name.rsplit(".", 1)[-1] in SSM_KERNEL_PARAMS else rest).append(param)
+    kernel_group = {"params": kernel, "lr": base * params.ssm_lr_scale}
+    if params.optimizer == "scaled_adam":
+        kernel_group["param_max_rms"] = 1.0e4
+    return [{"params": rest, "lr": base}, kernel_group]
 
 
 def init_distributed(rank: int, world_size: int, master_port: int) -> None:

@@ -42,7 +42,9 @@ from todm.train.data import load_cuts
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add = parser.add_argument
     add("--exp-dir", default="exp")
     add("--epoch", type=int, default=8)
@@ -88,29 +90,48 @@ def main() -> None:
                 texts = []
                 for w in ws:
                     x = torch.from_numpy(knf_fbank(w))[None]
-                    ids = decode_features(small, None, x, torch.tensor([x.size(1)]), method, args.beam_size,
-                                          1, pieces.index("<unk>") if "<unk>" in pieces else None)[0]
+                    ids = decode_features(
+                        small,
+                        None,
+                        x,
+                        torch.tensor([x.size(1)]),
+                        method,
+                        args.beam_size,
+                        1,
+                        pieces.index("<unk>") if "<unk>" in pieces else None,
+                    )[0]
                     texts.append(tokens_to_text(ids, pieces))
                 return texts
 
             runtimes = [("PyTorch fp32", torch_run)]
             for int8 in (False, True):
                 ort_model = OnnxTransducer(out, int8, 1)
-                runtimes.append((f"onnxruntime {'int8' if int8 else 'fp32'}",
-                                 lambda ws, m=ort_model, method=method: [
-                                     tokens_to_text(m.decode_samples([w], method, args.beam_size)[0], pieces)
-                                     for w in ws]))
+                runtimes.append(
+                    (
+                        f"onnxruntime {'int8' if int8 else 'fp32'}",
+                        lambda ws, m=ort_model, method=method: [
+                            tokens_to_text(m.decode_samples([w], method, args.beam_size)[0], pieces)
+                            for w in ws
+                        ],
+                    )
+                )
             for int8 in (False, True):
                 rec = sherpa_recognizer(out, int8, method, args.beam_size, 1)
-                runtimes.append((f"sherpa-onnx {'int8' if int8 else 'fp32'}",
-                                 lambda ws, r=rec: [sherpa_decode(r, [w])[0][0] for w in ws]))
+                runtimes.append(
+                    (
+                        f"sherpa-onnx {'int8' if int8 else 'fp32'}",
+                        lambda ws, r=rec: [sherpa_decode(r, [w])[0][0] for w in ws],
+                    )
+                )
             for runtime, fn in runtimes:
                 texts, seconds = timed(fn, waves)
                 wer = word_error_rate(refs, [t.split() for t in texts])["wer"]
                 rows.append(f"| {name} | {info} | {runtime} | {label} | {seconds / audio:.4f} | {wer:.1f} |")
                 print(rows[-1], file=sys.stderr, flush=True)
-    print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores visible, torch/ORT/"
-          f"sherpa-onnx threads = 1; {len(cuts)} utterances, {audio:.1f} s of {args.test_set} audio.\n")
+    print(
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores visible, torch/ORT/"
+        f"sherpa-onnx threads = 1; {len(cuts)} utterances, {audio:.1f} s of {args.test_set} audio.\n"
+    )
     print("| subnet | params (deployed) | encoder MMACs / s | runtime | search | RTF | WER % |")
     print("|---|---|---|---|---|---|---|")
     print("\n".join(rows))

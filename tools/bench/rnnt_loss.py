@@ -91,8 +91,17 @@ def run_worker(args: argparse.Namespace) -> dict:
             logits = joiner(enc.unsqueeze(2), dec.unsqueeze(1))  # (B, T, S+1, V)
             loss = rnnt_loss(logits, targets, 0, boundary=boundary, reduction="sum")
         else:
-            out = pruned_rnnt_loss(enc, boundary[:, 3], dec, targets, boundary[:, 2], joiner, am_proj, lm_proj,
-                                   prune_range=args.prune_range)
+            out = pruned_rnnt_loss(
+                enc,
+                boundary[:, 3],
+                dec,
+                targets,
+                boundary[:, 2],
+                joiner,
+                am_proj,
+                lm_proj,
+                prune_range=args.prune_range,
+            )
             loss = 0.5 * out.simple_loss + out.pruned_loss
         loss.backward()
 
@@ -107,14 +116,37 @@ def run_worker(args: argparse.Namespace) -> dict:
         start = time.perf_counter()
         step(*inputs)
         times.append(time.perf_counter() - start)
-    return {"seconds": statistics.median(times), "peak_mib": peak_mib, "backend": get_backend().name,
-            "backend_version": get_backend().version}
+    return {
+        "seconds": statistics.median(times),
+        "peak_mib": peak_mib,
+        "backend": get_backend().name,
+        "backend_version": get_backend().version,
+    }
 
 
 def _measure(args: argparse.Namespace, method: str, T: int, S: int) -> dict:
-    cmd = [sys.executable, __file__, "--worker", method, "--T", str(T), "--S", str(S),
-           "--batch", str(args.batch), "--vocab", str(args.vocab), "--dim", str(args.dim),
-           "--prune-range", str(args.prune_range), "--threads", str(args.threads), "--repeats", str(args.repeats)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--worker",
+        method,
+        "--T",
+        str(T),
+        "--S",
+        str(S),
+        "--batch",
+        str(args.batch),
+        "--vocab",
+        str(args.vocab),
+        "--dim",
+        str(args.dim),
+        "--prune-range",
+        str(args.prune_range),
+        "--threads",
+        str(args.threads),
+        "--repeats",
+        str(args.repeats),
+    ]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -138,10 +170,12 @@ def main() -> None:
             print(rows[-1], file=sys.stderr, flush=True)
     import torch
 
-    print(f"B={args.batch}, V={args.vocab}, dim={args.dim}, prune_range={args.prune_range}, "
-          f"torch.set_num_threads({args.threads}), median of {args.repeats} runs after 1 warm-up; "
-          f"backend {backend}; torch {torch.__version__}; {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs\n")
+    print(
+        f"B={args.batch}, V={args.vocab}, dim={args.dim}, prune_range={args.prune_range}, "
+        f"torch.set_num_threads({args.threads}), median of {args.repeats} runs after 1 warm-up; "
+        f"backend {backend}; torch {torch.__version__}; {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs\n"
+    )
     print("| T | S | full s | pruned s | speed-up | full peak MiB | pruned peak MiB | memory ratio |")
     print("|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))

@@ -25,7 +25,9 @@ from todm.train.data import load_cuts
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--bpe-model", default="data/lang_bpe_500/bpe.model")
     parser.add_argument("--manifest-dir", default="data/fbank")
@@ -54,9 +56,13 @@ def main() -> None:
     from todm.decode import unk_id_of
 
     meter = LatencyMeter(model, torch.from_numpy(cut.load_features()).unsqueeze(0), unk_id=unk_id_of(sp))
-    print(f"dev subset: {evaluator.num_utts} utterances, {evaluator.seconds:.1f} s of audio; "
-          f"latency utterance {cut.id} ({cut.duration:.2f} s); {args.num_threads} threads for WER")
-    print("| subnet | params | WER % | s per WER evaluation | latency ms/s (1 thread) | s per latency measurement |")
+    print(
+        f"dev subset: {evaluator.num_utts} utterances, {evaluator.seconds:.1f} s of audio; "
+        f"latency utterance {cut.id} ({cut.duration:.2f} s); {args.num_threads} threads for WER"
+    )
+    print(
+        "| subnet | params | WER % | s per WER evaluation | latency ms/s (1 thread) | s per latency measurement |"
+    )
     print("|---|---|---|---|---|---|")
     cfg = model.cfg
     for name, subnet in (("largest", largest(cfg)), ("smallest", smallest(cfg))):
@@ -68,8 +74,10 @@ def main() -> None:
         start = time.perf_counter()
         latency = meter(subnet)
         lat_s = time.perf_counter() - start
-        print(f"| {name} {subnet.describe()} | {static_costs(cfg, subnet).params / 1e6:.2f}M | {wer:.2f} | "
-              f"{min(times):.2f} | {latency:.1f} | {lat_s:.2f} |")
+        print(
+            f"| {name} {subnet.describe()} | {static_costs(cfg, subnet).params / 1e6:.2f}M | {wer:.2f} | "
+            f"{min(times):.2f} | {latency:.1f} | {lat_s:.2f} |"
+        )
 
 
 if __name__ == "__main__":

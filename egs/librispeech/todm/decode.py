@@ -53,23 +53,41 @@ log = logging.getLogger(__name__)
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add = parser.add_argument
     add("--exp-dir", default="exp")
     add("--epoch", type=int, default=8, help="decode epoch-<epoch>.pt (with --avg: epochs before it too)")
-    add("--iter", type=int, default=0, help="> 0: use checkpoint-K.pt files with K <= --iter instead of epochs")
+    add(
+        "--iter",
+        type=int,
+        default=0,
+        help="> 0: use checkpoint-K.pt files with K <= --iter instead of epochs",
+    )
     add("--avg", type=int, default=1, help="number of checkpoints to average")
-    add("--use-averaged-model", type=str2bool, default=True,
-        help="average with the running model_avg of the start and end checkpoints (icefall)")
-    add("--average-period", type=int, default=100,
-        help="train.py's --average-period (used when the checkpoint does not store it)")
+    add(
+        "--use-averaged-model",
+        type=str2bool,
+        default=True,
+        help="average with the running model_avg of the start and end checkpoints (icefall)",
+    )
+    add(
+        "--average-period",
+        type=int,
+        default=100,
+        help="train.py's --average-period (used when the checkpoint does not store it)",
+    )
     add("--subnet", default=None, help="largest | smallest | subnet JSON file (default: largest)")
     add("--model-path", default=None, help="a standalone model from export.py (instead of checkpoints)")
     add("--bpe-model", default="data/lang_bpe_500/bpe.model")
     add("--manifest-dir", default="data/fbank", help="directory with librispeech_cuts_<set>.jsonl.gz")
     add("--test-sets", default="test-clean,test-other")
-    add("--corpus-dir", default="download/LibriSpeech",
-        help="where <set>/utt2type.txt is looked for (optional per-sentence-type WER)")
+    add(
+        "--corpus-dir",
+        default="download/LibriSpeech",
+        help="where <set>/utt2type.txt is looked for (optional per-sentence-type WER)",
+    )
     add("--decoding-method", default="greedy_search", choices=METHODS)
     add("--beam-size", type=int, default=4, help="modified_beam_search: hypotheses kept per frame")
     add("--max-sym-per-frame", type=int, default=1, help="greedy_search: symbols per frame at most")
@@ -84,7 +102,9 @@ def result_names(params, subnet_name: str, weights_suffix: str) -> tuple[str, st
         key, suffix = f"beam_size_{params.beam_size}", f"{weights_suffix}-beam-{params.beam_size}"
     else:
         key = "greedy_search"
-        suffix = f"{weights_suffix}-context-{params.context_size}-max-sym-per-frame-{params.max_sym_per_frame}"
+        suffix = (
+            f"{weights_suffix}-context-{params.context_size}-max-sym-per-frame-{params.max_sym_per_frame}"
+        )
     if params.use_averaged_model and not params.model_path:
         suffix += "-use-averaged-model"
     return key, f"{suffix}-subnet-{subnet_name}"
@@ -102,8 +122,10 @@ def main() -> None:
     log.info("decoding with %s", vars(params))
     sp = load_bpe(params.bpe_model)
     if sp.get_piece_size() != loaded.model.cfg.vocab_size:
-        raise UserError(f"--bpe-model {params.bpe_model} has {sp.get_piece_size()} tokens but the model's "
-                        f"vocab_size is {loaded.model.cfg.vocab_size}")
+        raise UserError(
+            f"--bpe-model {params.bpe_model} has {sp.get_piece_size()} tokens but the model's "
+            f"vocab_size is {loaded.model.cfg.vocab_size}"
+        )
     subnet = loaded.subnet
     model = loaded.model
     if subnet is not None:  # decode the extracted subnet: same outputs, less work per frame
@@ -113,23 +135,42 @@ def main() -> None:
     test_sets = [s for s in params.test_sets.split(",") if s]
     for test_set in test_sets:
         cuts = load_cuts(params.manifest_dir, [test_set])
-        results, timing = decode_cuts(model, subnet, cuts, sp, params.decoding_method, params.beam_size,
-                                      params.max_sym_per_frame, params.max_duration)
+        results, timing = decode_cuts(
+            model,
+            subnet,
+            cuts,
+            sp,
+            params.decoding_method,
+            params.beam_size,
+            params.max_sym_per_frame,
+            params.max_duration,
+        )
         name = f"{test_set}-{key}-{suffix}"
         store_transcripts(res_dir / f"recogs-{name}.txt", results)
         stats = write_error_stats(res_dir / f"errs-{name}.txt", f"{test_set}-{key}", results)
         write_wer_summary(res_dir / f"wer-summary-{name}.txt", [(key, stats["wer"])])
-        write_text_atomic(res_dir / f"rtf-{name}.txt",
-                          f"decode_seconds\taudio_seconds\trtf\n{timing.decode_seconds:.3f}\t"
-                          f"{timing.audio_seconds:.3f}\t{timing.rtf:.4f}\n")
+        write_text_atomic(
+            res_dir / f"rtf-{name}.txt",
+            f"decode_seconds\taudio_seconds\trtf\n{timing.decode_seconds:.3f}\t"
+            f"{timing.audio_seconds:.3f}\t{timing.rtf:.4f}\n",
+        )
         utt2type = Path(params.corpus_dir) / test_set / "utt2type.txt"
         if utt2type.is_file():
             rows = wer_by_type(results, read_utt2type(utt2type))
             write_wer_by_type(res_dir / f"wer-by-type-{name}.txt", rows)
-            log.info("[%s] WER by sentence type: %s", test_set,
-                         ", ".join(f"{k} {s['wer']:.2f}%" for k, s in rows))
-        log.info("[%s] %s: WER %.2f%% over %d words, RTF %.4f (%.1f s for %.1f s of audio)", test_set, key,
-                     stats["wer"], stats["words"], timing.rtf, timing.decode_seconds, timing.audio_seconds)
+            log.info(
+                "[%s] WER by sentence type: %s", test_set, ", ".join(f"{k} {s['wer']:.2f}%" for k, s in rows)
+            )
+        log.info(
+            "[%s] %s: WER %.2f%% over %d words, RTF %.4f (%.1f s for %.1f s of audio)",
+            test_set,
+            key,
+            stats["wer"],
+            stats["words"],
+            timing.rtf,
+            timing.decode_seconds,
+            timing.audio_seconds,
+        )
     log.info("results in %s", res_dir)
 
 

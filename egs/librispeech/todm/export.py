@@ -37,7 +37,9 @@ log = logging.getLogger(__name__)
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add = parser.add_argument
     add("--exp-dir", default="exp")
     add("--epoch", type=int, default=8)
@@ -60,21 +62,36 @@ def get_parser() -> argparse.ArgumentParser:
 
 def main() -> None:
     params = get_parser().parse_args()
-    model, state, weights = load_averaged_model(params.exp_dir, params.epoch, params.iter, params.avg,
-                                                params.use_averaged_model, params.average_period)
+    model, state, weights = load_averaged_model(
+        params.exp_dir,
+        params.epoch,
+        params.iter,
+        params.avg,
+        params.use_averaged_model,
+        params.average_period,
+    )
     subnet, name = resolve_subnet(params.subnet, model.cfg, state.get("fixed_subnet"))
     out_dir = Path(params.out_dir or Path(params.exp_dir) / "exported" / name)
     setup_logging(out_dir / "log-export")
     pieces = read_tokens(params.tokens)
     if len(pieces) != model.cfg.vocab_size:
-        raise UserError(f"--tokens {params.tokens}: {len(pieces)} tokens but the checkpoint's vocab_size is "
-                        f"{model.cfg.vocab_size}")
+        raise UserError(
+            f"--tokens {params.tokens}: {len(pieces)} tokens but the checkpoint's vocab_size is "
+            f"{model.cfg.vocab_size}"
+        )
     small = model.extract(subnet).eval()
-    source = {"exp_dir": str(params.exp_dir), "weights": weights + ("-use-averaged-model"
-              if params.use_averaged_model else ""), "subnet_name": name,
-              "batch_idx_train": (state.get("progress") or {}).get("batch_idx_train")}
-    log.info("subnet %s: %s, %.2fM deployed parameters", name, subnet.describe(),
-                 num_params(model.cfg, subnet, False) / 1e6)
+    source = {
+        "exp_dir": str(params.exp_dir),
+        "weights": weights + ("-use-averaged-model" if params.use_averaged_model else ""),
+        "subnet_name": name,
+        "batch_idx_train": (state.get("progress") or {}).get("batch_idx_train"),
+    }
+    log.info(
+        "subnet %s: %s, %.2fM deployed parameters",
+        name,
+        subnet.describe(),
+        num_params(model.cfg, subnet, False) / 1e6,
+    )
     save_standalone(out_dir / "model.pt", small, {**source, "subnet": subnet.to_dict()})
     write_text_atomic(out_dir / "subnet.json", json.dumps(subnet.to_dict(), indent=2) + "\n")
     shutil.copyfile(params.tokens, out_dir / "tokens.txt")
@@ -96,13 +113,17 @@ def main() -> None:
 
         sp = load_bpe(params.bpe_model or Path(params.tokens).with_name("bpe.model"))
         for test_set in sets:
-            results, timing = decode_cuts(small, None, load_cuts(params.manifest_dir, [test_set]), sp,
-                                          max_duration=params.max_duration)
+            results, timing = decode_cuts(
+                small, None, load_cuts(params.manifest_dir, [test_set]), sp, max_duration=params.max_duration
+            )
             from todm.decode import word_error_rate
 
             stats = word_error_rate([r for _, r, _ in results], [h for _, _, h in results])
             wer[test_set] = {"greedy_search": round(stats["wer"], 2)}
-            rtf[test_set] = {"pytorch_greedy_search": round(timing.rtf, 5), "threads": torch.get_num_threads()}
+            rtf[test_set] = {
+                "pytorch_greedy_search": round(timing.rtf, 5),
+                "threads": torch.get_num_threads(),
+            }
             log.info("[%s] WER %.2f%%, PyTorch RTF %.4f", test_set, stats["wer"], timing.rtf)
     card = model_card(model.cfg, subnet, out_dir, name, source, wer, rtf)
     write_model_card(out_dir / "model_card.json", card)

@@ -25,7 +25,9 @@ log = logging.getLogger(__name__)
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add = parser.add_argument
     add("--model-dir", required=True, help="export.py output: encoder/decoder/joiner(.int8).onnx, tokens.txt")
     add("--int8", type=str2bool, default=False, help="use the *.int8.onnx files")
@@ -43,8 +45,10 @@ def main() -> None:
     waves = [read_wave(f) for f in params.sound_files]
     model = OnnxTransducer(params.model_dir, params.int8, params.num_threads)
     start = time.perf_counter()
-    hyps = [model.decode_samples([w], params.decoding_method, params.beam_size, params.max_sym_per_frame)[0]
-            for w in waves]
+    hyps = [
+        model.decode_samples([w], params.decoding_method, params.beam_size, params.max_sym_per_frame)[0]
+        for w in waves
+    ]
     elapsed = time.perf_counter() - start
     for path, tokens in zip(params.sound_files, hyps):
         print(f"{path}: {tokens_to_text(tokens, model.pieces)}")

@@ -26,7 +26,9 @@ log = logging.getLogger(__name__)
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add = parser.add_argument
     add("--model-dir", required=True, help="export.py output: encoder/decoder/joiner(.int8).onnx, tokens.txt")
     add("--int8", type=str2bool, default=False, help="use the *.int8.onnx files")
@@ -41,8 +43,9 @@ def main() -> None:
     params = get_parser().parse_args()
     setup_logging()
     waves = [read_wave(f) for f in params.sound_files]
-    recognizer = sherpa_recognizer(params.model_dir, params.int8, params.decoding_method, params.beam_size,
-                                   params.num_threads)
+    recognizer = sherpa_recognizer(
+        params.model_dir, params.int8, params.decoding_method, params.beam_size, params.num_threads
+    )
     start = time.perf_counter()
     results = sherpa_decode(recognizer, waves)
     elapsed = time.perf_counter() - start

@@ -14,6 +14,9 @@
 #   2  features: 80-dim Kaldi fbank, lilcom                               -> data/fbank
 #   3  BPE: sentencepiece                                                 -> data/lang_bpe_<vocab-size>
 #   4  train the supernet (train.py; resumes from the newest checkpoint)  -> exp/
+#   5  evolutionary subnet search under device budgets (conf/budgets.yaml) -> exp/search/
+#   6  decode the largest, smallest and searched subnets (greedy + beam)  -> exp/<method>/
+#   7  export each of them (standalone .pt, sherpa-onnx ONNX fp32 + int8) -> exp/exported/<subnet>/
 # Each stage skips finished work (.done markers, per-part outputs) and can be re-run after a crash.
 
 set -euo pipefail
@@ -34,6 +37,7 @@ world_size=1
 train_minutes=""    # empty: the profile's budget of training wall time
 max_duration=40
 train_args=""       # extra train.py options, e.g. "--use-kd false"
+budgets=conf/budgets-relative.yaml   # the device profiles, relative: fit any preset
 
 cd "$(dirname "$0")"
 . ./path.sh
@@ -112,7 +116,7 @@ fi
 
 case $profile in
   tiny) default_model=tiny; default_minutes=2 ;;
-  *) default_model=cpu_small; default_minutes=30 ;;
+  *) default_model=cpu_small; default_minutes=35 ;;
 esac
 model_config=${model_config:-$default_model}
 train_minutes=${train_minutes:-$default_minutes}
@@ -128,6 +132,48 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
       --max-duration "$max_duration" --max-train-minutes "$train_minutes" --num-epochs 100 $train_args
     touch $exp_dir/.train.done
   fi
+fi
+
+# The newest checkpoint-K.pt: training stops on a time budget, so decoding uses --iter K, with the
+# averaged model between it and the checkpoint before it (icefall's --use-averaged-model).
+last_iter() { ls $exp_dir/checkpoint-*.pt 2>/dev/null | sed 's/.*checkpoint-\([0-9]*\)\.pt/\1/' | sort -n | tail -1; }
+subnets() { echo largest smallest; ls $exp_dir/search/subnet-*.json 2>/dev/null || true; }
+ckpt_args() { echo "--exp-dir $exp_dir --iter $(last_iter) --avg 1 --use-averaged-model true"; }
+
+if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
+  log "Stage 5: subnet search under the budgets in $budgets -> $exp_dir/search"
+  if [ -f $exp_dir/search/.done ]; then
+    log "  $exp_dir/search/.done exists, skipping"
+  else
+    # shellcheck disable=SC2046
+    ./search.py $(ckpt_args) --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir --budgets "$budgets"
+    touch $exp_dir/search/.done
+  fi
+fi
+
+if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
+  log "Stage 6: decode subnets: $(subnets | xargs -n1 basename | tr '\n' ' ')"
+  for subnet in $(subnets); do
+    for method in greedy_search modified_beam_search; do
+      # shellcheck disable=SC2046
+      ./decode.py $(ckpt_args) --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir \
+        --subnet "$subnet" --decoding-method $method --beam-size 4 --corpus-dir "$corpus_dir" \
+        --test-sets test-clean,test-other
+    done
+  done
+fi
+
+if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
+  log "Stage 7: export subnets for deployment -> $exp_dir/exported/"
+  for subnet in $(subnets); do
+    # shellcheck disable=SC2046
+    ./export.py $(ckpt_args) --subnet "$subnet" --tokens $lang_dir/tokens.txt \
+      --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir --decode-sets test-clean,test-other
+  done
+  log "  transcribing two test-clean files with sherpa-onnx (smallest subnet, int8):"
+  # shellcheck disable=SC2046
+  ./pretrained.py --model-dir $exp_dir/exported/smallest --int8 true \
+    $(find "$corpus_dir/test-clean" -name '*.flac' | sort | head -2)
 fi
 
 log "Done (stages $stage..$stop_stage)."

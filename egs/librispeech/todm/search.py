@@ -57,7 +57,9 @@ from todm.train.data import check_vocab, load_cuts
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add = parser.add_argument
     add("--exp-dir", default="exp")
     add("--search-dir", default="", help="output directory (default: <exp-dir>/search)")
@@ -101,7 +103,9 @@ def load_supernet(params) -> tuple[Transducer, str]:
         else:
             found = find_checkpoints(params.exp_dir) + sorted(Path(params.exp_dir).glob("epoch-*.pt"))
             if not found:
-                raise UserError(f"{params.exp_dir}: no checkpoint-K.pt or epoch-N.pt (train first, or --checkpoint)")
+                raise UserError(
+                    f"{params.exp_dir}: no checkpoint-K.pt or epoch-N.pt (train first, or --checkpoint)"
+                )
             path = max(found, key=lambda p: p.stat().st_mtime)
         state = read_checkpoint(path)
         if "supernet_config" not in state or "model" not in state:
@@ -113,14 +117,19 @@ def load_supernet(params) -> tuple[Transducer, str]:
     else:
         from todm.decode import load_averaged_model
 
-        model, state, suffix = load_averaged_model(params.exp_dir, params.epoch, params.iter, params.avg,
-                                                   params.use_averaged_model)
+        model, state, suffix = load_averaged_model(
+            params.exp_dir, params.epoch, params.iter, params.avg, params.use_averaged_model
+        )
         weights = f"{params.exp_dir}/{suffix}{'-use-averaged-model' if params.use_averaged_model else ''}"
     if state.get("fixed_subnet") is not None:
-        raise UserError(f"{weights}: a one-by-one baseline (trained with --subnet), not a supernet: nothing to "
-                        "search; decode it directly")
+        raise UserError(
+            f"{weights}: a one-by-one baseline (trained with --subnet), not a supernet: nothing to "
+            "search; decode it directly"
+        )
     if not SearchSpace(model.cfg).is_elastic():
-        raise UserError(f"{weights}: the model has a single architecture (an extracted subnet): nothing to search")
+        raise UserError(
+            f"{weights}: the model has a single architecture (an extracted subnet): nothing to search"
+        )
     return model.eval(), weights
 
 
@@ -131,7 +140,9 @@ def profiles_from_args(params) -> list:
         cli["model_dtype"] = params.model_dtype
         profiles.append(make_budget(params.profile_name, cli, "command line"))
     if not profiles:
-        raise UserError("no budget: give --budgets FILE and/or --max-params/--max-macs/--max-latency-ms/--max-model-mb")
+        raise UserError(
+            "no budget: give --budgets FILE and/or --max-params/--max-macs/--max-latency-ms/--max-model-mb"
+        )
     names = [p.name for p in profiles]
     if len(set(names)) != len(names):
         raise UserError(f"profile names must be unique, got {names}")
@@ -146,8 +157,10 @@ def check_fingerprint(search_dir: Path, fingerprint: dict) -> None:
         old = json.loads(path.read_text())
         if old != fingerprint:
             diff = sorted(k for k in set(old) | set(fingerprint) if old.get(k) != fingerprint.get(k))
-            raise UserError(f"{search_dir} holds a search with other settings ({', '.join(diff)}); use another "
-                            "--search-dir or delete it")
+            raise UserError(
+                f"{search_dir} holds a search with other settings ({', '.join(diff)}); use another "
+                "--search-dir or delete it"
+            )
     else:
         write_text_atomic(path, json.dumps(fingerprint, indent=1) + "\n")
 
@@ -159,23 +172,41 @@ def main() -> None:
     if params.num_threads > 0:
         torch.set_num_threads(params.num_threads)
     profiles = profiles_from_args(params)
-    settings = EvolutionSettings(population=params.population, generations=params.generations,
-                                 mutation_prob=params.mutation_prob, crossover_prob=params.crossover_prob,
-                                 num_elites=params.num_elites, fill_budget=params.fill_budget)
+    settings = EvolutionSettings(
+        population=params.population,
+        generations=params.generations,
+        mutation_prob=params.mutation_prob,
+        crossover_prob=params.crossover_prob,
+        num_elites=params.num_elites,
+        fill_budget=params.fill_budget,
+    )
     model, weights = load_supernet(params)
     sp = load_bpe(params.bpe_model)
     check_vocab(sp, model.cfg.vocab_size, params.bpe_model)
     dev_sets = [s for s in params.dev_sets.split(",") if s]
     cuts = select_dev_cuts({s: load_cuts(params.manifest_dir, [s]) for s in dev_sets}, params.num_dev_utts)
-    measure = params.measure_latency or any(p.needs_latency or "max_latency_ms" in p.relative for p in profiles)
-    check_fingerprint(search_dir, {
-        "weights": weights, "supernet_config": model.cfg.to_dict(), "bpe_model": str(params.bpe_model),
-        "dev_cuts": [c.id for c in cuts],
-        "latency": [params.latency_warmup, params.latency_repeats, 1] if measure else None,
-    })
+    measure = params.measure_latency or any(
+        p.needs_latency or "max_latency_ms" in p.relative for p in profiles
+    )
+    check_fingerprint(
+        search_dir,
+        {
+            "weights": weights,
+            "supernet_config": model.cfg.to_dict(),
+            "bpe_model": str(params.bpe_model),
+            "dev_cuts": [c.id for c in cuts],
+            "latency": [params.latency_warmup, params.latency_repeats, 1] if measure else None,
+        },
+    )
     evaluator = WerEvaluator(model, cuts, sp, params.max_duration)
-    logging.info("searching %s; dev subset: %d utterances, %.1f min, %d words from %s", weights,
-                 evaluator.num_utts, evaluator.seconds / 60, evaluator.num_words, ",".join(dev_sets))
+    logging.info(
+        "searching %s; dev subset: %d utterances, %.1f min, %d words from %s",
+        weights,
+        evaluator.num_utts,
+        evaluator.seconds / 60,
+        evaluator.num_words,
+        ",".join(dev_sets),
+    )
     meter = None
     if measure:
         by_len = sorted(cuts, key=lambda c: (c.num_frames, c.id))
@@ -184,8 +215,13 @@ def main() -> None:
 
         features = torch.from_numpy(cut.load_features()).unsqueeze(0)
         meter = LatencyMeter(model, features, params.latency_warmup, params.latency_repeats, 1, unk_id_of(sp))
-        logging.info("latency: %s (%.2f s), %d warm-up + median of %d runs, 1 thread", cut.id, cut.duration,
-                     params.latency_warmup, params.latency_repeats)
+        logging.info(
+            "latency: %s (%.2f s), %d warm-up + median of %d runs, 1 thread",
+            cut.id,
+            cut.duration,
+            params.latency_warmup,
+            params.latency_repeats,
+        )
     space = SearchSpace(model.cfg)
     table = CostTable(space, meter, JsonlStore(search_dir / "latency.jsonl") if meter else None)
     profiles = resolve_budgets(profiles, table)
@@ -197,16 +233,29 @@ def main() -> None:
     references = search.references()
     results = []
     for budget in profiles:
-        logging.info("profile %s: %s; %d generations x %d", budget.name, budget.describe(), settings.generations,
-                     settings.population)
+        logging.info(
+            "profile %s: %s; %d generations x %d",
+            budget.name,
+            budget.describe(),
+            settings.generations,
+            settings.population,
+        )
         results.append(search.run_profile(budget, params.compare_random))
     write_results(search_dir, results, list(history.by_key.values()), references)
     elapsed = time.perf_counter() - start
-    logging.info("decoded %d new subnets (%d in history), %d latency measurements, %.1f min",
-                 search.decoded, len(history.by_key), table.measurements, elapsed / 60)
+    logging.info(
+        "decoded %d new subnets (%d in history), %d latency measurements, %.1f min",
+        search.decoded,
+        len(history.by_key),
+        table.measurements,
+        elapsed / 60,
+    )
     logging.info("results (WER: greedy search on the dev subset):\n%s", format_table(results, references))
-    logging.info("wrote %s/{history.jsonl,pareto.json,pareto.png,%s}", search_dir,
-                 ",".join(f"subnet-{r.budget.name}.json" for r in results))
+    logging.info(
+        "wrote %s/{history.jsonl,pareto.json,pareto.png,%s}",
+        search_dir,
+        ",".join(f"subnet-{r.budget.name}.json" for r in results),
+    )
 
 
 if __name__ == "__main__":
