@@ -116,7 +116,7 @@ def update_averaged_model(model_avg: nn.Module, model: nn.Module, average_period
     weight_cur = average_period / step
     for avg, cur in zip(model_avg.state_dict().values(), model.state_dict().values()):
         if avg.is_floating_point():
-            avg.mul_(1 - weight_cur).add_(cur.to(avg.dtype), alpha=weight_cur)
+            avg.mul_(1 - weight_cur).add_(cur.to(device=avg.device, dtype=avg.dtype), alpha=weight_cur)
 
 
 def average_state_dicts(states: list[dict]) -> dict:

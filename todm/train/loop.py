@@ -70,8 +70,14 @@ class Trainer:
     def __init__(self, params, model: Transducer, sp, rank: int = 0, world_size: int = 1) -> None:
         self.params, self.sp, self.rank, self.world_size = params, sp, rank, world_size
         self.exp_dir = Path(params.exp_dir)
-        self.model = model
+        # fp32 on CPU; on GPU one device per rank, with autocast + GradScaler under --use-fp16.
+        self.device = torch.device("cpu")
+        if torch.cuda.is_available():
+            self.device = torch.device("cuda", rank % torch.cuda.device_count())
+        self.use_fp16 = params.use_fp16 and self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_fp16)
         self.model_avg = copy.deepcopy(model).to(torch.float64) if rank == 0 else None
+        self.model = model.to(self.device)
         self.optimizer = make_optimizer(
             parameter_groups(model, params), name=params.optimizer, lr=params.base_lr
         )
@@ -81,7 +87,10 @@ class Trainer:
         self.objective = StepObjective(model)
         if world_size > 1:
             # Without the sandwich's largest member a step may leave supernet weights unused.
-            self.objective = DistributedDataParallel(self.objective, find_unused_parameters=True)
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            self.objective = DistributedDataParallel(
+                self.objective, device_ids=device_ids, find_unused_parameters=True
+            )
         self.progress = Progress()
         self.fixed_subnet: SubnetConfig | None = params.fixed_subnet
         self.tb = None
@@ -100,6 +109,8 @@ class Trainer:
             load_model_state(self.model_avg, state["model_avg"], path)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        if state.get("grad_scaler"):
+            self.scaler.load_state_dict(state["grad_scaler"])
         self.progress = Progress(**state["progress"])
         if sampler is not None and state.get("sampler") is not None:
             sampler.load_state_dict(state["sampler"])
@@ -123,6 +134,7 @@ class Trainer:
             sampler=sampler,
             progress=vars(self.progress).copy(),
             average_period=self.params.average_period,
+            grad_scaler=self.scaler,
             fixed_subnet=None if self.fixed_subnet is None else self.fixed_subnet.to_dict(),
         )
 
@@ -133,7 +145,8 @@ class Trainer:
         step = self.progress.batch_idx_train + 1
         self.progress.batch_idx_train = step
         self.scheduler.step_batch(step)
-        self.optimizer.step()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
         if self.model_avg is not None and step % self.params.average_period == 0:
             update_averaged_model(self.model_avg, self.model, self.params.average_period, step)
 
@@ -167,9 +180,11 @@ class Trainer:
             p.alpha_max,
         )
         self.optimizer.zero_grad(set_to_none=True)
-        out = self.objective(batch, members, settings)
+        batch = batch.to(self.device)
+        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_fp16):
+            out = self.objective(batch, members, settings)
         # DDP averages gradients over ranks; scale so they equal the sum over the global batch.
-        (out.total * self.world_size).backward()
+        self.scaler.scale(out.total * self.world_size).backward()
         if stats is not None:
             for member, losses in zip(members, out.members):
                 stats.add(

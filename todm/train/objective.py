@@ -28,6 +28,11 @@ class Batch:
     targets: Tensor
     target_lens: Tensor
 
+    def to(self, device: torch.device) -> Batch:
+        return Batch(
+            *(t.to(device) for t in (self.features, self.feature_lens, self.targets, self.target_lens))
+        )
+
 
 @dataclass
 class TeacherOutput:

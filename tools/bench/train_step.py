@@ -37,6 +37,7 @@ def make_params(num_random: int) -> SimpleNamespace:
         adaptive_dropout=True,
         warm_step=500,
         ssm_lr_scale=0.02,
+        use_fp16=False,
         simple_loss_scale=0.5,
         use_kd=True,
         kd_scale=0.2,
