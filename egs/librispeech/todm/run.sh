@@ -27,7 +27,7 @@ dl_dir=""            # empty: use the embedded corpus; else a directory holding 
 profile=default      # corpus/training size: default | tiny
 seed=42
 nj=2
-vocab_size=500
+vocab_size=""       # empty: 500 (64 with --profile tiny)
 perturb_speed=false
 kaldi_data_dirs=""   # part=dir,... of Kaldi data dirs to import instead of a LibriSpeech corpus
 parts="train-clean-100,dev-clean,dev-other,test-clean,test-other"
@@ -48,8 +48,14 @@ log() {
   echo -e "$(date '+%Y-%m-%d %H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
 }
 
+# A non-default profile keeps its own corpus, data and exp dirs, so profiles never mix.
+suffix=""
+[ "$profile" = default ] || suffix="-$profile"
+if [ "$profile" = tiny ]; then vocab_size=${vocab_size:-64}; else vocab_size=${vocab_size:-500}; fi
+[ "$exp_dir" = exp ] && exp_dir=exp$suffix
+
 if [ -z "$dl_dir" ]; then
-  corpus_dir=$PWD/download/LibriSpeech
+  corpus_dir=$PWD/download$suffix/LibriSpeech
 else
   corpus_dir=$dl_dir/LibriSpeech
 fi
@@ -57,17 +63,19 @@ if [ -n "$kaldi_data_dirs" ]; then
   # The part names are the ones given with the Kaldi dirs (first = training part).
   parts=$(echo "$kaldi_data_dirs" | tr ',' '\n' | cut -d= -f1 | paste -sd,)
 fi
-manifest_dir=data/manifests
-fbank_dir=data/fbank
-lang_dir=data/lang_bpe_${vocab_size}
-mkdir -p data
+data_dir=data$suffix
+manifest_dir=$data_dir/manifests
+fbank_dir=$data_dir/fbank
+lang_dir=$data_dir/lang_bpe_${vocab_size}
+mkdir -p $data_dir
 
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   if [ -n "$kaldi_data_dirs" ]; then
     log "Stage 0: skipped (importing Kaldi data dirs in stage 1)"
   elif [ -z "$dl_dir" ]; then
     log "Stage 0: synthesize the embedded corpus ($profile profile) into $corpus_dir"
-    ./local/prepare_embedded_corpus.py --dl-dir download --profile "$profile" --seed "$seed" --num-jobs "$nj"
+    ./local/prepare_embedded_corpus.py --dl-dir download$suffix --profile "$profile" --seed "$seed" \
+      --num-jobs "$nj"
   else
     log "Stage 0: using $corpus_dir"
     if [ ! -d "$corpus_dir" ]; then
