@@ -17,6 +17,7 @@
 #   5  evolutionary subnet search under device budgets (conf/budgets.yaml) -> exp/search/
 #   6  decode the largest, smallest and searched subnets (greedy + beam)  -> exp/<method>/
 #   7  export each of them (standalone .pt, sherpa-onnx ONNX fp32 + int8) -> exp/exported/<subnet>/
+#   8  learning curve (WER vs training minutes) and RESULTS.md             -> exp/, RESULTS.md, docs/
 # Each stage skips finished work (.done markers, per-part outputs) and can be re-run after a crash.
 
 set -euo pipefail
@@ -37,6 +38,7 @@ world_size=1
 train_minutes=""    # empty: the profile's budget of training wall time
 max_duration=40
 train_args=""       # extra train.py options, e.g. "--use-kd false"
+search_args="--population 6 --generations 4"   # 24 evaluations per device profile, shared cache
 budgets=conf/budgets-relative.yaml   # the device profiles, relative: fit any preset
 
 cd "$(dirname "$0")"
@@ -154,7 +156,9 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
     log "  $exp_dir/search/.done exists, skipping"
   else
     # shellcheck disable=SC2046
-    ./search.py $(ckpt_args) --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir --budgets "$budgets"
+    # shellcheck disable=SC2086
+    ./search.py $(ckpt_args) --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir --budgets "$budgets" \
+      $search_args
     touch $exp_dir/search/.done
   fi
 fi
@@ -182,6 +186,17 @@ if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
   # shellcheck disable=SC2046
   ./pretrained.py --model-dir $exp_dir/exported/smallest --int8 true \
     $(find "$corpus_dir/test-clean" -name '*.flac' | sort | head -2)
+fi
+
+if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
+  log "Stage 8: learning curve and results"
+  ./local/learning_curve.py --exp-dir $exp_dir --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir \
+    --minutes "5,10,20,$train_minutes"
+  # The default profile's results are the repository's RESULTS.md; other profiles keep theirs in exp.
+  results=$exp_dir/RESULTS.md docs=$exp_dir/docs
+  [ "$profile" = default ] && results=../../../RESULTS.md docs=../../../docs
+  ./local/write_results.py --exp-dir $exp_dir --out $results --docs-dir $docs \
+    --command "egs/librispeech/todm/run.sh --profile $profile"
 fi
 
 log "Done (stages $stage..$stop_stage)."
