@@ -284,7 +284,7 @@ def test_budget_below_the_smallest_subnet_names_its_costs():
     cfg = cpu_small(vocab_size=500)
     table = CostTable(SearchSpace(cfg))
     with pytest.raises(
-        UserError, match=r"below the smallest subnet L3\[2,4,7\].*0\.922M params, 27\.6M MACs/s"
+        UserError, match=r"below the smallest subnet L2\[2,5\].*0\.522M params, 20\.2M MACs/s"
     ):
         resolve_budgets([make_budget("watch", {"max_params": "0.5M"})], table)
 

@@ -27,7 +27,7 @@ from .config import (
     smallest,
 )
 from .cost import encoder_frames, macs, num_params, param_breakdown
-from .presets import PRESETS, cpu_small, get_preset, librispeech, tiny
+from .presets import PRESETS, cpu_medium, cpu_small, get_preset, librispeech, tiny
 from .transducer import Decoder, Joiner, Transducer
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "SubnetConfig",
     "SupernetConfig",
     "Transducer",
+    "cpu_medium",
     "cpu_small",
     "encoder_frames",
     "extract_config",
