@@ -12,16 +12,19 @@ and exp/learning-curve.json (local/learning_curve.py). Missing parts are reporte
 
 import argparse
 import json
+import os
 import platform
 import re
 import shutil
 import time
 from pathlib import Path
 
+import torch
+
 from todm.cli import run_main
 from todm.decode import read_wer_summary
 from todm.io import write_text_atomic
-from todm.model import largest, num_params, smallest
+from todm.model import SubnetConfig, largest, num_params, smallest
 from todm.train.checkpoint import checkpoint_config, read_checkpoint
 
 
@@ -45,10 +48,6 @@ def machine() -> str:
         ),
         platform.processor(),
     )
-    import os
-
-    import torch
-
     return (
         f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}, torch {torch.__version__}"
     )
@@ -142,7 +141,7 @@ def search_section(exp_dir: Path, docs_dir: Path) -> list[str]:
     records = [json.loads(line) for line in history.read_text().splitlines() if line.strip().endswith("}")]
     lines = ["## Subnet search", "", f"{len(records)} subnets evaluated (greedy WER on the dev subset).", ""]
     for path in sorted(search_dir.glob("subnet-*.json")):
-        lines.append(f"- `{path.name}`: {path.read_text().strip()[:200]}")
+        lines.append(f"- `{path.name}`: {SubnetConfig.from_json(path.read_text()).describe()}")
     if (search_dir / "pareto.png").is_file():
         shutil.copy(search_dir / "pareto.png", docs_dir / "pareto.png")
         lines += ["", "![Pareto front](docs/pareto.png)"]

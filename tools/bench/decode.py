@@ -82,7 +82,7 @@ def main() -> None:
         out = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
         quantize_int8(export_onnx(small, out))
         write_tokens_txt(out / "tokens.txt", pieces)
-        info = f"{num_params(model.cfg, subnet, False) / 1e6:.2f}M | {macs(model.cfg, subnet, 100) / 1e6:.0f}"
+        info = f"{num_params(model.cfg, subnet, False) / 1e6:.2f}M | {macs(model.cfg, subnet, 1000) / 1e7:.0f}"
         for method in ("greedy_search", "modified_beam_search"):
             label = "greedy" if method == "greedy_search" else f"beam {args.beam_size}"
 
@@ -132,7 +132,7 @@ def main() -> None:
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores visible, torch/ORT/"
         f"sherpa-onnx threads = 1; {len(cuts)} utterances, {audio:.1f} s of {args.test_set} audio.\n"
     )
-    print("| subnet | params (deployed) | encoder MMACs / s | runtime | search | RTF | WER % |")
+    print("| subnet | params (deployed) | encoder MMACs / s (10 s utt.) | runtime | search | RTF | WER % |")
     print("|---|---|---|---|---|---|---|")
     print("\n".join(rows))
 
