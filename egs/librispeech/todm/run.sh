@@ -148,7 +148,11 @@ fi
 # averaged model between it and the checkpoint before it (icefall's --use-averaged-model).
 last_iter() { ls $exp_dir/checkpoint-*.pt 2>/dev/null | sed 's/.*checkpoint-\([0-9]*\)\.pt/\1/' | sort -n | tail -1; }
 subnets() { echo largest smallest; ls $exp_dir/search/subnet-*.json 2>/dev/null || true; }
-ckpt_args() { echo "--exp-dir $exp_dir --iter $(last_iter) --avg 1 --use-averaged-model true"; }
+ckpt_args() {
+  local averaged=true  # needs the checkpoint before the newest; a very short run may have only one
+  [ "$(ls $exp_dir/checkpoint-*.pt 2>/dev/null | wc -l)" -ge 2 ] || averaged=false
+  echo "--exp-dir $exp_dir --iter $(last_iter) --avg 1 --use-averaged-model $averaged"
+}
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   log "Stage 5: subnet search under the budgets in $budgets -> $exp_dir/search"
