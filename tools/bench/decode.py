@@ -82,7 +82,9 @@ def main() -> None:
         out = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
         quantize_int8(export_onnx(small, out))
         write_tokens_txt(out / "tokens.txt", pieces)
-        info = f"{num_params(model.cfg, subnet, False) / 1e6:.2f}M | {macs(model.cfg, subnet, 1000) / 1e7:.0f}"
+        info = (
+            f"{num_params(model.cfg, subnet, False) / 1e6:.2f}M | {macs(model.cfg, subnet, 1000) / 1e7:.0f}"
+        )
         for method in ("greedy_search", "modified_beam_search"):
             label = "greedy" if method == "greedy_search" else f"beam {args.beam_size}"
 

@@ -82,7 +82,12 @@ def get_parser() -> argparse.ArgumentParser:
     add("--dropout-min", type=float, default=0.0)
     add("--dropout-max", type=float, default=0.1)
     add("--spec-augment", type=str2bool, default=True)
-    add("--use-fp16", type=str2bool, default=False, help="autocast + GradScaler (GPU only; CPU trains in fp32)")
+    add(
+        "--use-fp16",
+        type=str2bool,
+        default=False,
+        help="autocast + GradScaler (GPU only; CPU trains in fp32)",
+    )
     add("--subnet", default=None, help="train only this subnet (JSON): the one-by-one baseline")
     add("--seed", type=int, default=42)
     add("--save-every-n", type=int, default=500)
