@@ -197,11 +197,10 @@ class Trainer:
                 )
 
     # ---- the loop ------------------------------------------------------------------------------------
-    def train(self, train_loader, total_hours: float) -> None:
+    def train(self, train_loader, hours_per_epoch: float) -> None:
         p = self.params
         start = time.time()
         seconds_before = self.progress.train_seconds
-        hours_per_epoch = total_hours
         for epoch in range(self.progress.cur_epoch, p.num_epochs + 1):
             self.progress.cur_epoch = epoch
             self.scheduler.step_epoch(epoch - 1)

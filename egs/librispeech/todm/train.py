@@ -165,12 +165,12 @@ def run(rank: int, world_size: int, params) -> None:
     sp = load_bpe(params.bpe_model)
     trainer = Trainer(params, Transducer(cfg), sp, rank, world_size)
     cuts = filter_cuts(load_cuts(params.manifest_dir, params.train_parts.split(",")), sp)
-    total_hours = sum(c.duration for c in cuts) / 3600
+    hours_per_epoch = sum(c.duration for c in cuts) / 3600
     loader = make_train_loader(cuts, params.max_duration, world_size, rank, params.seed, params.spec_augment)
     path = resume_path(params)
     if path is not None:
         trainer.resume(path, loader.sampler)
-    trainer.train(loader, total_hours)
+    trainer.train(loader, hours_per_epoch)
 
 
 def main() -> None:
