@@ -7,7 +7,13 @@ checkpoint averaging and subnet selection for decode.py.
   cuts.py        decode_cuts: a CutSet -> [(cut_id, ref_words, hyp_words)] and its real-time factor
 """
 
-from .checkpoint import LoadedModel, load_averaged_model, load_model_for_decoding, resolve_subnet
+from .checkpoint import (
+    LoadedModel,
+    add_checkpoint_arguments,
+    load_averaged_model,
+    load_model_for_decoding,
+    resolve_subnet,
+)
 from .cuts import METHODS, Timing, decode_cuts, decode_features, unk_id_of
 from .search import (
     Hypothesis,
@@ -35,6 +41,7 @@ __all__ = [
     "LoadedModel",
     "Timing",
     "TorchSteps",
+    "add_checkpoint_arguments",
     "beam_search_hypotheses",
     "best_hypothesis",
     "decode_cuts",

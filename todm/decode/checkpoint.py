@@ -13,6 +13,7 @@ pruned_transducer_stateless7/decode.py) and icefall/checkpoint.py:
 
 from __future__ import annotations
 
+import argparse
 import logging
 import re
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from todm.cli import str2bool
 from todm.errors import UserError
 from todm.model import SubnetConfig, SupernetConfig, Transducer, largest, smallest
 from todm.train.checkpoint import average_state_dicts, checkpoint_config, load_model_state, read_checkpoint
@@ -35,6 +37,32 @@ class LoadedModel:
     subnet: SubnetConfig | None
     subnet_name: str
     suffix: str  # icefall-style description of the weights, e.g. "epoch-8-avg-2-use-averaged-model"
+
+
+def add_checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
+    """icefall's checkpoint-selection flags, shared by decode.py, export.py and the decode benchmark."""
+    add = parser.add_argument
+    add("--exp-dir", default="exp")
+    add("--epoch", type=int, default=8, help="decode epoch-<epoch>.pt (with --avg: epochs before it too)")
+    add(
+        "--iter",
+        type=int,
+        default=0,
+        help="> 0: use checkpoint-K.pt files with K <= --iter instead of epochs",
+    )
+    add("--avg", type=int, default=1, help="number of checkpoints to average")
+    add(
+        "--use-averaged-model",
+        type=str2bool,
+        default=True,
+        help="average with the running model_avg of the start and end checkpoints (icefall)",
+    )
+    add(
+        "--average-period",
+        type=int,
+        default=100,
+        help="train.py's --average-period (used when the checkpoint does not store it)",
+    )
 
 
 def checkpoint_files(

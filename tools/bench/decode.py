@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import torch
 
 from todm.data.features import knf_fbank
-from todm.decode import decode_features, load_averaged_model, word_error_rate
+from todm.decode import add_checkpoint_arguments, decode_features, load_averaged_model, word_error_rate
 from todm.export import (
     OnnxTransducer,
     export_onnx,
@@ -46,11 +46,7 @@ def get_parser() -> argparse.ArgumentParser:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add = parser.add_argument
-    add("--exp-dir", default="exp")
-    add("--epoch", type=int, default=8)
-    add("--iter", type=int, default=0)
-    add("--avg", type=int, default=1)
-    add("--use-averaged-model", type=lambda s: s.lower() == "true", default=True)
+    add_checkpoint_arguments(parser)
     add("--tokens", default="data/lang_bpe_500/tokens.txt")
     add("--manifest-dir", default="data/fbank")
     add("--test-set", default="test-clean")

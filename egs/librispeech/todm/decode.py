@@ -31,10 +31,11 @@ from pathlib import Path
 
 import torch
 
-from todm.cli import run_main, setup_logging, str2bool
+from todm.cli import run_main, setup_logging
 from todm.data.bpe import load_bpe
 from todm.decode import (
     METHODS,
+    add_checkpoint_arguments,
     decode_cuts,
     load_model_for_decoding,
     read_utt2type,
@@ -57,27 +58,7 @@ def get_parser() -> argparse.ArgumentParser:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add = parser.add_argument
-    add("--exp-dir", default="exp")
-    add("--epoch", type=int, default=8, help="decode epoch-<epoch>.pt (with --avg: epochs before it too)")
-    add(
-        "--iter",
-        type=int,
-        default=0,
-        help="> 0: use checkpoint-K.pt files with K <= --iter instead of epochs",
-    )
-    add("--avg", type=int, default=1, help="number of checkpoints to average")
-    add(
-        "--use-averaged-model",
-        type=str2bool,
-        default=True,
-        help="average with the running model_avg of the start and end checkpoints (icefall)",
-    )
-    add(
-        "--average-period",
-        type=int,
-        default=100,
-        help="train.py's --average-period (used when the checkpoint does not store it)",
-    )
+    add_checkpoint_arguments(parser)
     add("--subnet", default=None, help="largest | smallest | subnet JSON file (default: largest)")
     add("--model-path", default=None, help="a standalone model from export.py (instead of checkpoints)")
     add("--bpe-model", default="data/lang_bpe_500/bpe.model")

@@ -27,7 +27,13 @@ from pathlib import Path
 import torch
 
 from todm.cli import run_main, setup_logging, str2bool
-from todm.decode import decode_cuts, load_averaged_model, read_wer_summary, resolve_subnet
+from todm.decode import (
+    add_checkpoint_arguments,
+    decode_cuts,
+    load_averaged_model,
+    read_wer_summary,
+    resolve_subnet,
+)
 from todm.errors import UserError
 from todm.export import export_onnx, model_card, quantize_int8, read_tokens, save_standalone, write_model_card
 from todm.io import write_text_atomic
@@ -41,12 +47,7 @@ def get_parser() -> argparse.ArgumentParser:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add = parser.add_argument
-    add("--exp-dir", default="exp")
-    add("--epoch", type=int, default=8)
-    add("--iter", type=int, default=0)
-    add("--avg", type=int, default=1)
-    add("--use-averaged-model", type=str2bool, default=True)
-    add("--average-period", type=int, default=100, help="train.py's --average-period")
+    add_checkpoint_arguments(parser)
     add("--subnet", default=None, help="largest | smallest | subnet JSON file (default: largest)")
     add("--tokens", default="data/lang_bpe_500/tokens.txt", help="icefall tokens.txt of the BPE model")
     add("--out-dir", default=None, help="default: <exp-dir>/exported/<subnet name>")
