@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import collections
 import re
 
 import pytest
+import wordfreq
 
 from todm.data.text import (
+    FUNCTION_WORDS,
     MAX_WORDS,
     MIN_WORDS,
     SENTENCE_TYPES,
+    ZIPF_EXPONENT,
+    ZIPF_OFFSET,
     SentenceGenerator,
     build_lexicon,
     number_to_words,
@@ -73,3 +78,23 @@ def test_generator_is_deterministic_and_varied() -> None:
         assert MIN_WORDS <= len(s.text.split()) <= MAX_WORDS
         assert re.fullmatch(r"[a-z']+( [a-z']+)*", s.text), s.text  # no digits: numbers are spoken words
         assert re.fullmatch(r"[A-Z']+( [A-Z']+)*", to_transcript(s.text))
+
+
+def test_open_class_draws_follow_zipf_weights() -> None:
+    """Empirical shares of the most frequent nouns match 1/(rank+offset)^exponent, normalised."""
+    gen = SentenceGenerator(3)
+    nouns = gen.lex.nouns
+    draws = collections.Counter(gen.noun() for _ in range(40_000))
+    weights = [(rank + ZIPF_OFFSET) ** -ZIPF_EXPONENT for rank in range(len(nouns))]
+    total = sum(weights)
+    for rank in (0, 1, 5, 20):
+        expected = weights[rank] / total
+        assert abs(draws[nouns[rank]] / 40_000 - expected) < 4 * (expected / 40_000) ** 0.5 + 1e-3
+
+
+def test_lexicon_is_frequency_ordered_without_function_words() -> None:
+    lex = build_lexicon()
+    for words in (lex.nouns, lex.verbs, lex.adjectives):
+        freqs = [wordfreq.word_frequency(w, "en") for w in words]
+        assert freqs == sorted(freqs, reverse=True)
+        assert not FUNCTION_WORDS & set(words)

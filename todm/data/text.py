@@ -12,6 +12,7 @@ Numbers, times and dates are always written out as words: the text espeak-ng rea
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from dataclasses import dataclass
@@ -20,6 +21,11 @@ from functools import lru_cache
 import wordfreq
 
 MIN_WORDS, MAX_WORDS = 3, 25
+# Open-class words are drawn with Zipf weights over their frequency rank, as words occur in real text: a
+# uniform draw over ~2,400 words gave a tail of rare words that a CPU-sized model never sees often enough
+# (62% WER on such sentences after 35 min of training, vs 20-39% on the templates). Exponent 1.4 keeps the
+# default corpus at ~2,300 distinct words (issue 8 asks for >= 2,000) with a ~2% test out-of-vocabulary rate.
+ZIPF_EXPONENT, ZIPF_OFFSET = 1.4, 5.0
 
 
 def _words(text: str) -> tuple[str, ...]:
@@ -120,7 +126,21 @@ find/found forget/forgot give/gave hear/heard hide/hid hold/held keep/kept know/
 lend/lent lose/lost make/made meet/met pay/paid read/read ride/rode see/saw sell/sold send/sent
 shake/shook show/showed sing/sang steal/stole take/took teach/taught tell/told throw/threw
 understand/understood wear/wore win/won write/wrote break/broke build/built carry/carried sweep/swept
-hit/hit cut/cut
+hit/hit cut/cut think/thought say/said come/came feel/felt put/put let/let mean/meant become/became
+run/ran get/got set/set sit/sat stand/stood speak/spoke begin/began grow/grew fall/fell fly/flew
+forgive/forgave spend/spent
+""")
+)
+# Closed-class words (and a few others) that the morphology rules below misfile as nouns or verbs ("that" has
+# a form "thats", "car" one "cared"); they matter since the Zipf draw favours exactly these frequent words.
+FUNCTION_WORDS = set(
+    _words("""
+the this that these those what which who whom whose where when why how there here then than now your his
+her its our their them they you she him one ones not can could will would shall should may might must does
+did done had has have having been being out over off down back still well right just only even also
+very too much many more most other some such own same into onto through during before after above below
+between under again once while because until about against all any both each few yes yeah okay please
+thank thanks hello last next four far try due wrong single working saying car
 """)
 )
 # Words a learner of this corpus should not see, and abbreviations espeak spells letter by letter.
@@ -139,7 +159,7 @@ http www com org html url gps dvd mph kg km cm mm ml lb lbs
 class Lexicon:
     """Open-class word lists derived from wordfreq's frequent English words."""
 
-    nouns: tuple[str, ...]
+    nouns: tuple[str, ...]  # each open-class list: most frequent word first
     plurals: dict[str, str]
     verbs: tuple[str, ...]
     past: dict[str, str]
@@ -163,7 +183,8 @@ def _pronounceable(word: str) -> bool:
 def build_lexicon(top_n: int = 6000) -> Lexicon:
     """POS-ish word lists from the `top_n` most frequent English words (morphology decides the class)."""
     forms = set(wordfreq.top_n_list("en", 4 * top_n))
-    words = [w for w in wordfreq.top_n_list("en", top_n) if _pronounceable(w) and w not in BLOCKLIST]
+    excluded = BLOCKLIST | FUNCTION_WORDS
+    words = [w for w in wordfreq.top_n_list("en", top_n) if _pronounceable(w) and w not in excluded]
 
     def first_in(candidates: list[str]) -> str | None:
         return next((c for c in candidates if c in forms and c not in BLOCKLIST), None)
@@ -205,12 +226,23 @@ def build_lexicon(top_n: int = 6000) -> Lexicon:
         if plural:
             plurals[w] = plural
     return Lexicon(
-        nouns=tuple(sorted(plurals)),
+        nouns=_by_frequency(plurals),
         plurals=plurals,
-        verbs=tuple(sorted(past)),
+        verbs=_by_frequency(past),
         past=past,
-        adjectives=tuple(sorted(adjectives)),
+        adjectives=_by_frequency(adjectives),
     )
+
+
+def _by_frequency(words) -> tuple[str, ...]:
+    """Most frequent first (ties alphabetical, so the order never depends on set iteration)."""
+    return tuple(sorted(words, key=lambda w: (-wordfreq.word_frequency(w, "en"), w)))
+
+
+@lru_cache(maxsize=8)
+def zipf_cum_weights(count: int) -> tuple[float, ...]:
+    """Cumulative weights 1 / (rank + ZIPF_OFFSET) ** ZIPF_EXPONENT for ranks 0..count-1."""
+    return tuple(itertools.accumulate((rank + ZIPF_OFFSET) ** -ZIPF_EXPONENT for rank in range(count)))
 
 
 def number_to_words(n: int, british_and: bool = False) -> str:
@@ -279,6 +311,19 @@ class SentenceGenerator:
     def pick(self, items: tuple[str, ...] | list[str]) -> str:
         return self.rng.choice(items)
 
+    def open_class(self, words: tuple[str, ...]) -> str:
+        """A Zipf-weighted draw from a frequency-ordered open-class list."""
+        return self.rng.choices(words, cum_weights=zipf_cum_weights(len(words)))[0]
+
+    def noun(self) -> str:
+        return self.open_class(self.lex.nouns)
+
+    def verb(self) -> str:
+        return self.open_class(self.lex.verbs)
+
+    def adjective(self) -> str:
+        return self.open_class(self.lex.adjectives)
+
     def number(self, high: int = 100) -> str:
         # Log-uniform: small numbers are common, but large ones exercise "thousand", "million".
         value = int(10 ** self.rng.uniform(0, math.log10(high)))
@@ -309,9 +354,9 @@ class SentenceGenerator:
         if r < 0.08:
             return self.pick(NAMES)
         if r < 0.14:
-            return f"{self.pick(NAMES)}'s {self.pick(lex.nouns)}"
-        adjective = f"{self.pick(lex.adjectives)} " if self.rng.random() < 0.45 else ""
-        noun = self.pick(lex.nouns)
+            return f"{self.pick(NAMES)}'s {self.noun()}"
+        adjective = f"{self.adjective()} " if self.rng.random() < 0.45 else ""
+        noun = self.noun()
         if allow_plural and self.rng.random() < 0.3:
             return f"{self.pick(PLURAL_DETERMINERS)} {adjective}{lex.plurals[noun]}"
         det = self.pick(DETERMINERS)
@@ -324,13 +369,13 @@ class SentenceGenerator:
 
     def verb_phrase(self) -> str:
         """Base-form verb phrase, e.g. 'clean the old kitchen table'."""
-        return f"{self.pick(self.lex.verbs)} {self.noun_phrase()}"
+        return f"{self.verb()} {self.noun_phrase()}"
 
     # -- sentence types -----------------------------------------------------------------------------
     def svo(self) -> str:
         lex, r = self.lex, self.rng.random()
         subject = self.pick(PRONOUNS) if self.rng.random() < 0.25 else self.noun_phrase()
-        verb = self.pick(lex.verbs)
+        verb = self.verb()
         if r < 0.55:
             predicate = f"{lex.past[verb]} {self.noun_phrase()}"
         elif r < 0.7:
@@ -354,13 +399,12 @@ class SentenceGenerator:
             parts += [
                 self.pick(("because", "and", "but", "while", "so", "when")),
                 self.noun_phrase(),
-                lex.past[self.pick(lex.verbs)],
+                lex.past[self.verb()],
                 self.noun_phrase(),
             ]
         return " ".join(parts)
 
     def command(self) -> str:
-        lex = self.lex
         options = (
             lambda: f"set an alarm for {self.time()} {self.pick(TIMES_OF_DAY)}",
             lambda: f"wake me up at {self.time()}",
@@ -370,13 +414,13 @@ class SentenceGenerator:
             lambda: (
                 f"play some {self.pick(GENRES)} music on {self.pick(('spotify', 'youtube', 'the radio'))}"
             ),
-            lambda: f"play the new album by {self.pick(NAMES)} {self.pick(lex.nouns)}",
+            lambda: f"play the new album by {self.pick(NAMES)} {self.noun()}",
             lambda: f"turn {self.pick(('on', 'off'))} the {self.pick(DEVICES)} in the {self.pick(ROOMS)}",
             lambda: f"dim the lights in the {self.pick(ROOMS)} to {self.number(100)} percent",
             lambda: f"open {self.pick(APPS)} and show me {self.noun_phrase()}",
             lambda: f"navigate to the nearest {self.pick(STORES)} in {self.pick(PLACES)}",
             lambda: f"remind me to {self.verb_phrase()} {self.pick(WHEN)}",
-            lambda: f"add {self.pick(lex.nouns)} and {self.pick(lex.nouns)} to my shopping list",
+            lambda: f"add {self.noun()} and {self.noun()} to my shopping list",
             lambda: f"set a timer for {self.number(90)} minutes",
             lambda: f"cancel my {self.pick(EVENTS)} with {self.pick(NAMES)} {self.pick(WHEN)}",
             lambda: f"please {self.verb_phrase()} {self.prep_phrase()}",
@@ -397,15 +441,13 @@ class SentenceGenerator:
             lambda: f"who won the {self.pick(SPORTS)} game {self.pick(('last night', 'yesterday', 'today'))}",
             lambda: f"where is the nearest {self.pick(STORES)}",
             lambda: f"when does {self.pick(NAMES)}'s flight from {self.pick(PLACES)} land",
-            lambda: f"why did {self.noun_phrase()} {self.pick(lex.verbs)} {self.noun_phrase()}",
+            lambda: f"why did {self.noun_phrase()} {self.verb()} {self.noun_phrase()}",
             lambda: f"can you {self.verb_phrase()} {self.prep_phrase()}",
             lambda: f"do you know where {self.noun_phrase()} {self.pick(('is', 'was'))}",
-            lambda: f"what is the {self.pick(lex.adjectives)} {self.pick(lex.nouns)} {self.prep_phrase()}",
-            lambda: (
-                f"how many {lex.plurals[self.pick(lex.nouns)]} did {self.pick(NAMES)} {self.pick(lex.verbs)}"
-            ),
+            lambda: f"what is the {self.adjective()} {self.noun()} {self.prep_phrase()}",
+            lambda: f"how many {lex.plurals[self.noun()]} did {self.pick(NAMES)} {self.verb()}",
             lambda: f"have you seen {self.noun_phrase()}",
-            lambda: f"isn't {self.noun_phrase(allow_plural=False)} {self.pick(lex.adjectives)}",
+            lambda: f"isn't {self.noun_phrase(allow_plural=False)} {self.adjective()}",
         )
         return self.pick(options)()
 
@@ -417,9 +459,7 @@ class SentenceGenerator:
             lambda: f"my {self.pick(EVENTS)} is on {self.pick(WEEKDAYS)} at {self.time()}",
             lambda: f"what day of the week is {self.date()}",
             lambda: f"remind me on {self.date()} to {self.verb_phrase()}",
-            lambda: (
-                f"the {self.pick(self.lex.nouns)} was built in {year_to_words(self.rng.randint(1800, 2030))}"
-            ),
+            lambda: f"the {self.noun()} was built in {year_to_words(self.rng.randint(1800, 2030))}",
             lambda: f"it's {self.time()} {self.pick(TIMES_OF_DAY)}",
             lambda: f"move my {self.pick(EVENTS)} from {self.time()} to {self.time()}",
             lambda: (
@@ -439,11 +479,9 @@ class SentenceGenerator:
             lambda: f"the total comes to {self.number(1000)} dollars and {self.number(99)} cents",
             lambda: f"call {self.digits(self.rng.randint(3, 10))}",
             lambda: f"set the temperature to {self.number(90)} degrees",
-            lambda: (
-                f"i need {self.number(50)} {lex.plurals[self.pick(lex.nouns)]} for the {self.pick(EVENTS)}"
-            ),
+            lambda: f"i need {self.number(50)} {lex.plurals[self.noun()]} for the {self.pick(EVENTS)}",
             lambda: f"{self.pick(PLACES)} has about {self.number(10**8)} people",
-            lambda: f"we sold {self.number(10**6)} {lex.plurals[self.pick(lex.nouns)]} last year",
+            lambda: f"we sold {self.number(10**6)} {lex.plurals[self.noun()]} last year",
             lambda: f"my room number is {self.number(999)}",
             lambda: f"page {self.number(600)} of {self.noun_phrase(allow_plural=False)}",
         )
