@@ -14,12 +14,12 @@ import argparse
 import json
 import os
 import platform
-import re
 import shutil
 import time
 from pathlib import Path
 
 import torch
+from results_comparison import ablation_section, baseline_section, newest_checkpoint
 
 from todm.cli import run_main
 from todm.decode import read_wer_summary
@@ -51,15 +51,6 @@ def machine() -> str:
     return (
         f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}, torch {torch.__version__}"
     )
-
-
-def newest_checkpoint(exp_dir: Path) -> Path:
-    found = [
-        (int(m.group(1)), p)
-        for p in exp_dir.glob("checkpoint-*.pt")
-        if (m := re.fullmatch(r"checkpoint-(\d+)\.pt", p.name))
-    ]
-    return max(found)[1]
 
 
 def training_section(exp_dir: Path) -> list[str]:
@@ -200,10 +191,8 @@ def main() -> None:
         *subnet_section(exp_dir),
         *search_section(exp_dir, docs_dir),
         *curve_section(exp_dir, docs_dir),
-        "## One-by-one baselines and ablations",
-        "",
-        "Not run yet: the run.sh stages that train each chosen architecture alone and the ablations are open work.",
-        "",
+        *baseline_section(exp_dir, docs_dir),
+        *ablation_section(exp_dir),
     ]
     write_text_atomic(args.out, "\n".join(lines))
     print(f"wrote {args.out}")

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import torch
 from conftest import RECIPE, REPO
@@ -11,11 +12,103 @@ from todm.model import Transducer, get_preset
 from todm.train.checkpoint import save_checkpoint
 
 
+def write_results(exp: Path, out: Path, docs: Path) -> str:
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "local" / "write_results.py"),
+            *("--exp-dir", str(exp), "--out", str(out), "--docs-dir", str(docs)),
+        ],
+        check=True,
+        cwd=RECIPE,
+    )
+    return out.read_text()
+
+
+def fixture_run(exp: Path, steps: int, minutes: float, cpu_seconds: float, macs: float) -> None:
+    """A checkpoint whose progress records what the run cost."""
+    progress = {
+        "batch_idx_train": steps,
+        "cur_epoch": 1,
+        "cur_batch_idx": 0,
+        "train_seconds": 60 * minutes,
+        "train_cpu_seconds": cpu_seconds,
+        "train_encoder_macs": macs,
+    }
+    model = Transducer(get_preset("tiny", vocab_size=40))
+    save_checkpoint(exp / f"checkpoint-{steps}.pt", model, progress=progress, average_period=100)
+
+
+def fixture_card(exp: Path, name: str, layers: list, params: int, wer_clean: float, wer_other: float) -> None:
+    card_dir = exp / "exported" / name
+    card_dir.mkdir(parents=True)
+    card = {
+        "name": name,
+        "subnet": {"layers": layers},
+        "subnet_description": f"desc-{name}",
+        "params": params,
+        "encoder_macs_per_second": 5_000_000,
+        "file_bytes": {"encoder.int8.onnx": 100_000},
+        "wer": {"test-clean": {"greedy_search": wer_clean}, "test-other": {"greedy_search": wer_other}},
+        "rtf": {"test-clean": {"pytorch_greedy_search": 0.01}},
+    }
+    (card_dir / "model_card.json").write_text(json.dumps(card))
+
+
+def test_baseline_and_ablation_comparison_from_fixture_dirs(tmp_path):
+    torch.manual_seed(0)
+    watch = [{"index": 0, "ffn_dim": 48, "ssm_heads": 2}, {"index": 1, "ffn_dim": 96, "ssm_heads": 2}]
+    exp = tmp_path / "exp"
+    fixture_run(exp, 1000, 40.0, 4800.0, 3e12)
+    fixture_card(exp, "subnet-watch", watch, 500_000, 12.34, 30.0)
+    fixture_card(exp, "subnet-phone", watch, 500_000, 12.34, 30.0)  # two budgets chose one architecture
+    (exp / "commands.txt").write_text("./train.py --exp-dir exp\n")
+    greedy = exp / "greedy_search"
+    greedy.mkdir()
+    (greedy / "wer-summary-test-clean-greedy_search-iter-1000-subnet-largest.txt").write_text(
+        "settings\tWER\ng\t20.5\n"
+    )
+    baseline = tmp_path / "exp-baseline-subnet-watch"
+    fixture_run(baseline, 1000, 15.0, 1200.0, 1e12)
+    fixture_card(baseline, "subnet-watch", watch, 500_000, 13.00, 28.0)
+    (baseline / "commands.txt").write_text(
+        "./train.py --subnet exp/search/subnet-watch.json --max-steps 1000\n"
+    )
+    ablation = tmp_path / "exp-ablation-no-kd"
+    fixture_run(ablation, 1000, 38.0, 4500.0, 3e12)
+    (ablation / "greedy_search").mkdir()
+    (
+        ablation / "greedy_search" / "wer-summary-test-clean-greedy_search-iter-1000-subnet-largest.txt"
+    ).write_text("settings\tWER\ng\t22.25\n")
+    text = write_results(exp, tmp_path / "RESULTS.md", tmp_path / "docs")
+    # (12.34 - 13.00) / 13.00 = -5.08%; (30 - 28) / 28 = +7.14%; no beam-search files: n/a.
+    assert (
+        "| subnet-watch | desc-subnet-watch | 0.50M | 5.0M | 12.34 | 13.00 | -5.1% | n/a | n/a | n/a |"
+        in text
+    )
+    assert "| subnet-phone | desc-subnet-phone | 0.50M | 5.0M | 12.34 | 13.00 | -5.1% |" in text
+    assert "| 30.00 | 28.00 | +7.1% |" in text
+    assert "| supernet (`exp`) | 1000 | 40.0 | 4,800 | 3e+12 |" in text
+    assert "| sum of the 1 baselines | 1000 | 15.0 | 1,200 | 1e+12 |" in text
+    assert "cost 4.00x the CPU-seconds" in text
+    assert "./train.py --subnet exp/search/subnet-watch.json --max-steps 1000" in text
+    assert (tmp_path / "docs" / "todm-vs-baselines.png").stat().st_size > 0
+    assert "| full recipe | 40.0 | 20.50 | n/a |" in text
+    assert "| no in-place KD (`--use-kd false`) | 38.0 | 22.25 | n/a |" in text
+
+
 def test_results_table_from_fixture_experiment(tmp_path):
     exp = tmp_path / "exp"
     torch.manual_seed(0)
     model = Transducer(get_preset("tiny", vocab_size=40))
-    progress = {"batch_idx_train": 1200, "cur_epoch": 4, "cur_batch_idx": 3, "train_seconds": 1800.0}
+    progress = {
+        "batch_idx_train": 1200,
+        "cur_epoch": 4,
+        "cur_batch_idx": 3,
+        "train_seconds": 1800.0,
+        "train_cpu_seconds": 3600.0,
+        "train_encoder_macs": 2e12,
+    }
     save_checkpoint(exp / "checkpoint-1200.pt", model, progress=progress, average_period=100)
     (exp / "log").mkdir()
     (exp / "log" / "log-train-2026-0").write_text(
@@ -26,6 +119,12 @@ def test_results_table_from_fixture_experiment(tmp_path):
     card_dir.mkdir(parents=True)
     card = {
         "name": "smallest",
+        "subnet": {
+            "layers": [
+                {"index": 0, "ffn_dim": 48, "ssm_heads": 2},
+                {"index": 2, "ffn_dim": 48, "ssm_heads": 2},
+            ]
+        },
         "subnet_description": "L2[0,2] ffn[48,48] heads[2,2]",
         "params": 123456,
         "encoder_macs_per_second": 7_654_321,
@@ -45,21 +144,7 @@ def test_results_table_from_fixture_experiment(tmp_path):
     ]
     (exp / "learning-curve.json").write_text(json.dumps(curve))
     out, docs = tmp_path / "RESULTS.md", tmp_path / "docs"
-    subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "local" / "write_results.py"),
-            "--exp-dir",
-            str(exp),
-            "--out",
-            str(out),
-            "--docs-dir",
-            str(docs),
-        ],
-        check=True,
-        cwd=RECIPE,
-    )
-    text = out.read_text()
+    text = write_results(exp, out, docs)
     assert "30.0 min of wall time, 1200 optimizer steps (0.67 steps/s)" in text
     assert "largest: pruned 0.412 simple 0.5 | smallest: pruned 0.6 simple 0.7" in text
     assert (
@@ -69,3 +154,4 @@ def test_results_table_from_fixture_experiment(tmp_path):
     assert "| 10.0 | 400 | 55.50 |" in text and "| 30.0 | 1200 | 33.30 |" in text
     assert (docs / "learning-curve.png").stat().st_size > 0
     assert "Not run (run.sh stage 5)" in text
+    assert "Not run (run.sh stage 9" in text and "Not run (run.sh stage 10" in text

@@ -78,6 +78,9 @@ def test_step_subnets_sandwich_and_determinism():
     no_sandwich = step_subnets(cfg, 7, 1, 2, False, 0.0, 0.2, True)
     sizes = [num_params(cfg, m.subnet) for m in no_sandwich]
     assert len(no_sandwich) == 4 and sizes == sorted(sizes, reverse=True)  # biggest random one teaches
+    warm = [step_subnets(cfg, step, 1, 2, True, 0.0, 0.2, True, largest_only_steps=3) for step in (3, 4)]
+    assert [m.kind for m in warm[0]] == ["largest"]
+    assert [m.kind for m in warm[1]] == ["largest", "smallest", "random", "random"]
 
 
 def test_loss_schedules():
@@ -128,6 +131,9 @@ def test_resume_is_bit_identical(tiny_data, tmp_path):
     for key in ("model", "model_avg"):
         for name, tensor in a[key].items():
             assert torch.equal(tensor, b[key][name]), f"{key}.{name} differs after resume"
+    # Training costs add up over the resumed runs: the same subnets on the same batches give the same MACs.
+    assert a["progress"]["train_encoder_macs"] == b["progress"]["train_encoder_macs"] > 0
+    assert a["progress"]["train_cpu_seconds"] > 0 and b["progress"]["train_cpu_seconds"] > 0
 
 
 def _free_port() -> int:

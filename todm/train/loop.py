@@ -19,7 +19,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from todm.model import SubnetConfig, Transducer
+from todm.model import SubnetConfig, Transducer, macs
 from todm.optim import DEFAULT_LR, Eden, make_optimizer
 from todm.train.checkpoint import (
     check_architecture,
@@ -43,6 +43,11 @@ class Progress:
     cur_epoch: int = 1
     cur_batch_idx: int = 0  # batches done in the current epoch
     train_seconds: float = 0.0  # wall time spent training, summed over resumed runs
+    # Training cost (issue 7: supernet vs one-by-one baselines), summed over ranks and resumed runs: CPU time
+    # of the training processes, and encoder forward multiply-adds of every trained subnet on every
+    # utterance (todm.model.cost.macs, the deployed-graph count).
+    train_cpu_seconds: float = 0.0
+    train_encoder_macs: float = 0.0
 
 
 @dataclass
@@ -92,6 +97,7 @@ class Trainer:
                 self.objective, device_ids=device_ids, find_unused_parameters=True
             )
         self.progress = Progress()
+        self._cpu_mark, self._macs_since_sync = time.process_time(), 0
         self.fixed_subnet: SubnetConfig | None = params.fixed_subnet
         self.tb = None
         if rank == 0 and params.tensorboard:
@@ -122,7 +128,19 @@ class Trainer:
             self.progress.cur_epoch,
         )
 
+    def sync_costs(self) -> None:
+        """Add the CPU seconds and encoder MACs since the last call, summed over ranks, to progress."""
+        now = time.process_time()
+        local = torch.tensor([now - self._cpu_mark, float(self._macs_since_sync)], dtype=torch.float64)
+        self._cpu_mark, self._macs_since_sync = now, 0
+        if self.world_size > 1:
+            dist.all_reduce(local)
+        self.progress.train_cpu_seconds += float(local[0])
+        self.progress.train_encoder_macs += float(local[1])
+
     def save(self, path: Path, sampler=None) -> None:
+        """Every rank calls this (it all-reduces the costs); rank 0 writes."""
+        self.sync_costs()
         if self.rank != 0:
             return
         save_checkpoint(
@@ -164,6 +182,7 @@ class Trainer:
             p.dropout_max,
             p.adaptive_dropout,
             self.fixed_subnet,
+            p.largest_only_batches,
         )
         simple_scale, pruned_scale = warmup_loss_scales(step, p.warm_step, p.simple_loss_scale)
         kd = kd_scale_at(step, p.kd_scale, p.kd_start_batch, p.kd_ramp_batches) if p.use_kd else 0.0
@@ -179,6 +198,8 @@ class Trainer:
             p.alpha_min,
             p.alpha_max,
         )
+        cfg, frames = self.model.cfg, batch.feature_lens.tolist()
+        self._macs_since_sync += sum(macs(cfg, m.subnet, n) for m in members for n in frames)
         self.optimizer.zero_grad(set_to_none=True)
         batch = batch.to(self.device)
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_fp16):

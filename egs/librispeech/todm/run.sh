@@ -18,12 +18,17 @@
 #   6  decode the largest, smallest and searched subnets (greedy + beam)  -> exp/<method>/
 #   7  export each of them (standalone .pt, sherpa-onnx ONNX fp32 + int8) -> exp/exported/<subnet>/
 #   8  learning curve (WER vs training minutes) and RESULTS.md             -> exp/, RESULTS.md, docs/
+# Opt-in (the default --stop-stage is 8), each re-writes RESULTS.md:
+#   9  one-by-one baselines: each searched architecture trained alone with the supernet's number of
+#      optimizer steps, then decoded and exported the same way          -> exp-baseline-<subnet>/
+#  10  ablations: the supernet recipe with one technique off (no KD, fixed dropout, Adam, no sandwich),
+#      same number of steps, largest/smallest decoded                    -> exp-ablation-<name>/
 # Each stage skips finished work (.done markers, per-part outputs) and can be re-run after a crash.
 
 set -euo pipefail
 
 stage=0
-stop_stage=100
+stop_stage=8
 dl_dir=""            # empty: use the embedded corpus; else a directory holding LibriSpeech/
 profile=default      # corpus/training size: default | tiny
 seed=42
@@ -137,7 +142,7 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
     log "  $exp_dir/.train.done exists, skipping"
   else
     # shellcheck disable=SC2086
-    ./train.py --exp-dir $exp_dir --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir \
+    logged $exp_dir ./train.py --exp-dir $exp_dir --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir \
       --train-parts "${parts%%,*}" --model-config "$model_config" --world-size "$world_size" \
       --max-duration "$max_duration" --max-train-minutes "$train_minutes" --num-epochs 100 $train_args
     touch $exp_dir/.train.done
@@ -146,12 +151,28 @@ fi
 
 # The newest checkpoint-K.pt: training stops on a time budget, so decoding uses --iter K, with the
 # averaged model between it and the checkpoint before it (icefall's --use-averaged-model).
-last_iter() { ls $exp_dir/checkpoint-*.pt 2>/dev/null | sed 's/.*checkpoint-\([0-9]*\)\.pt/\1/' | sort -n | tail -1; }
+last_iter() {  # [dir]
+  ls "${1:-$exp_dir}"/checkpoint-*.pt 2>/dev/null | sed 's/.*checkpoint-\([0-9]*\)\.pt/\1/' | sort -n | tail -1
+}
 subnets() { echo largest smallest; ls $exp_dir/search/subnet-*.json 2>/dev/null || true; }
-ckpt_args() {
-  local averaged=true  # needs the checkpoint before the newest; a very short run may have only one
-  [ "$(ls $exp_dir/checkpoint-*.pt 2>/dev/null | wc -l)" -ge 2 ] || averaged=false
-  echo "--exp-dir $exp_dir --iter $(last_iter) --avg 1 --use-averaged-model $averaged"
+ckpt_args() {  # [dir]
+  local dir=${1:-$exp_dir} averaged=true  # needs the checkpoint before the newest; a short run may have one
+  [ "$(ls $dir/checkpoint-*.pt 2>/dev/null | wc -l)" -ge 2 ] || averaged=false
+  echo "--exp-dir $dir --iter $(last_iter $dir) --avg 1 --use-averaged-model $averaged"
+}
+# Run a command and append it to <dir>/commands.txt (RESULTS.md quotes the commands behind each row).
+logged() {  # dir command...
+  local dir=$1; shift
+  mkdir -p "$dir"
+  echo "$*" >> "$dir/commands.txt"
+  "$@"
+}
+write_results() {
+  # The default profile's results are the repository's RESULTS.md; other profiles keep theirs in exp.
+  local results=$exp_dir/RESULTS.md docs=$exp_dir/docs
+  [ "$profile" = default ] && results=../../../RESULTS.md docs=../../../docs
+  ./local/write_results.py --exp-dir $exp_dir --out $results --docs-dir $docs \
+    --command "egs/librispeech/todm/run.sh --profile $profile"
 }
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
@@ -196,11 +217,68 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
   log "Stage 8: learning curve and results"
   ./local/learning_curve.py --exp-dir $exp_dir --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir \
     --minutes "5,10,20,$train_minutes"
-  # The default profile's results are the repository's RESULTS.md; other profiles keep theirs in exp.
-  results=$exp_dir/RESULTS.md docs=$exp_dir/docs
-  [ "$profile" = default ] && results=../../../RESULTS.md docs=../../../docs
-  ./local/write_results.py --exp-dir $exp_dir --out $results --docs-dir $docs \
-    --command "egs/librispeech/todm/run.sh --profile $profile"
+  write_results
+fi
+
+# Train for a number of optimizer steps, into its own exp dir (baselines and ablations).
+train_alone() {  # dir max_steps extra-train-options...
+  local dir=$1 steps=$2; shift 2
+  if [ ! -f $dir/.train.done ]; then
+    # shellcheck disable=SC2086
+    logged $dir ./train.py --exp-dir $dir --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir \
+      --train-parts "${parts%%,*}" --model-config "$model_config" --world-size "$world_size" \
+      --max-duration "$max_duration" --max-steps "$steps" --num-epochs 100 $train_args "$@"
+    touch $dir/.train.done
+  fi
+}
+
+if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
+  steps=$(last_iter)
+  log "Stage 9: one-by-one baselines of the searched subnets ($steps optimizer steps each, as the supernet)"
+  declare -A trained=()
+  for subnet in $exp_dir/search/subnet-*.json; do
+    [ -f "$subnet" ] || { echo "ERROR: no $exp_dir/search/subnet-*.json: run stage 5 first" >&2; exit 1; }
+    key=$(md5sum < "$subnet" | cut -d' ' -f1)  # two budgets may choose one architecture: train it once
+    [ -n "${trained[$key]:-}" ] && { log "  $(basename $subnet): same architecture as ${trained[$key]}"; continue; }
+    name=$(basename $subnet .json)
+    trained[$key]=$name
+    dir=${exp_dir}-baseline-$name
+    log "  $name -> $dir"
+    train_alone $dir $steps --subnet $subnet
+    if [ ! -f $dir/.decode.done ]; then
+      # shellcheck disable=SC2046
+      logged $dir ./decode.py $(ckpt_args $dir) --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir \
+        --subnet $subnet --decoding-method modified_beam_search --beam-size 4 --corpus-dir "$corpus_dir" \
+        --test-sets test-clean,test-other
+      # shellcheck disable=SC2046
+      logged $dir ./export.py $(ckpt_args $dir) --subnet $subnet --tokens $lang_dir/tokens.txt \
+        --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir --decode-sets test-clean,test-other
+      touch $dir/.decode.done
+    fi
+  done
+  write_results
+fi
+
+if [ $stage -le 10 ] && [ $stop_stage -ge 10 ]; then
+  steps=$(last_iter)
+  log "Stage 10: ablations of the supernet recipe ($steps optimizer steps each, as the supernet)"
+  for ablation in "no-kd:--use-kd false" "fixed-dropout:--adaptive-dropout false" \
+                  "adam:--optimizer adam" "no-sandwich:--sandwich false"; do
+    name=${ablation%%:*}
+    dir=${exp_dir}-ablation-$name
+    log "  $name (${ablation#*:}) -> $dir"
+    # shellcheck disable=SC2086
+    train_alone $dir $steps ${ablation#*:}
+    if [ ! -f $dir/.decode.done ]; then
+      for subnet in largest smallest; do
+        # shellcheck disable=SC2046
+        logged $dir ./decode.py $(ckpt_args $dir) --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir \
+          --subnet $subnet --decoding-method greedy_search --test-sets test-clean,test-other
+      done
+      touch $dir/.decode.done
+    fi
+  done
+  write_results
 fi
 
 log "Done (stages $stage..$stop_stage)."

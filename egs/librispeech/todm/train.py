@@ -72,6 +72,12 @@ def get_parser() -> argparse.ArgumentParser:
     add("--ctc-loss-scale", type=float, default=0.2)
     add("--sandwich", type=str2bool, default=True, help="largest + smallest + random subnets each step")
     add("--num-random-subnets", type=int, default=2)
+    add(
+        "--largest-only-batches",
+        type=int,
+        default=0,
+        help="sandwich runs: train only the largest subnet for this many batches first",
+    )
     add("--use-kd", type=str2bool, default=True, help="in-place alpha-divergence KD from the largest subnet")
     add("--kd-scale", type=float, default=0.2)
     add("--kd-start-batch", type=int, default=500)

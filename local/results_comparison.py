@@ -1,0 +1,267 @@
+"""RESULTS.md sections that compare the supernet with other runs: one-by-one baselines and ablations.
+
+Layout read (what run.sh stages 9 and 10 write next to the supernet's <exp>):
+    <exp>-baseline-<name>/   train.py --subnet <exp>/search/<name>.json: checkpoints, commands.txt,
+                             exported/<name>/model_card.json, modified_beam_search/wer-summary-*
+    <exp>-ablation-<name>/   train.py with one technique off: checkpoints, commands.txt,
+                             greedy_search/wer-summary-* of the largest and smallest subnets
+A baseline is matched to the supernet's subnets by architecture, so two device budgets that chose the same
+subnet share one baseline.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from todm.decode import read_wer_summary
+from todm.model import SubnetConfig
+from todm.train.checkpoint import read_checkpoint
+
+TEST_SETS = ("test-clean", "test-other")
+METHODS = (("greedy_search", "greedy"), ("modified_beam_search", "beam 4"))
+
+
+@dataclass
+class RunCost:
+    """What one training run cost, from its newest checkpoint."""
+
+    steps: int
+    minutes: float
+    cpu_seconds: float
+    encoder_macs: float
+
+
+def newest_checkpoint(exp_dir: Path) -> Path | None:
+    found = [
+        (int(m.group(1)), p)
+        for p in exp_dir.glob("checkpoint-*.pt")
+        if (m := re.fullmatch(r"checkpoint-(\d+)\.pt", p.name))
+    ]
+    return max(found)[1] if found else None
+
+
+def run_cost(exp_dir: Path) -> RunCost | None:
+    path = newest_checkpoint(exp_dir)
+    if path is None:
+        return None
+    progress = read_checkpoint(path)["progress"]
+    return RunCost(
+        progress["batch_idx_train"],
+        progress["train_seconds"] / 60,
+        progress.get("train_cpu_seconds", 0.0),
+        progress.get("train_encoder_macs", 0.0),
+    )
+
+
+def summary_wer(exp_dir: Path, method: str, test_set: str, subnet_name: str) -> float | None:
+    """WER from decode.py's wer-summary file of this method, test set and subnet (newest if several)."""
+    found = sorted((exp_dir / method).glob(f"wer-summary-{test_set}-*-subnet-{subnet_name}.txt"))
+    return next(iter(read_wer_summary(found[-1]).values())) if found else None
+
+
+def card_wer(card: dict, exp_dir: Path, method: str, test_set: str) -> float | None:
+    """Greedy WER from the model card (export.py decodes with the exported model), beam from decode.py."""
+    if method == "greedy_search":
+        return (card.get("wer") or {}).get(test_set, {}).get("greedy_search")
+    return summary_wer(exp_dir, method, test_set, card["name"])
+
+
+def read_cards(exp_dir: Path) -> list[dict]:
+    cards = []
+    for path in sorted((exp_dir / "exported").glob("*/model_card.json")):
+        card = json.loads(path.read_text())
+        card["_exp_dir"] = exp_dir
+        cards.append(card)
+    return cards
+
+
+def arch_key(card: dict) -> str:
+    return SubnetConfig.from_dict(card["subnet"]).describe()
+
+
+def commands(exp_dir: Path) -> list[str]:
+    path = exp_dir / "commands.txt"
+    return [line for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+
+def fmt(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def relative(supernet: float | None, baseline: float | None) -> str:
+    """Relative WER difference of the supernet's subnet vs the baseline (negative: the supernet is better)."""
+    if supernet is None or baseline is None or baseline == 0:
+        return "n/a"
+    return f"{100 * (supernet - baseline) / baseline:+.1f}%"
+
+
+def baseline_section(exp_dir: Path, docs_dir: Path) -> list[str]:
+    baseline_dirs = sorted(exp_dir.parent.glob(f"{exp_dir.name}-baseline-*"))
+    if not baseline_dirs:
+        return [
+            "## TODM vs one-by-one baselines",
+            "",
+            "Not run (run.sh stage 9: `./run.sh --stage 9 --stop-stage 9`).",
+            "",
+        ]
+    baselines = {arch_key(card): card for d in baseline_dirs for card in read_cards(d)}
+    pairs = [(card, baselines.get(arch_key(card))) for card in read_cards(exp_dir)]
+    pairs = [(s, b) for s, b in pairs if b is not None]
+    lines = [
+        "## TODM vs one-by-one baselines",
+        "",
+        (
+            "Each subnet the search chose, extracted from the one supernet, against the same architecture trained "
+            "alone (`train.py --subnet`) with the same data, batch size, optimizer, schedule and number of "
+            "optimizer steps. Rel. = (supernet - baseline) / baseline: negative means the supernet's subnet is "
+            "better. Params are deployed parameters; MACs are encoder multiply-adds per second of audio; RTF is "
+            "PyTorch greedy search on test-clean."
+        ),
+        "",
+    ]
+    for test_set in TEST_SETS:
+        header = " | ".join(f"{label} TODM | {label} alone | rel." for _, label in METHODS)
+        lines += [
+            f"### {test_set} WER (%)",
+            "",
+            f"| subnet | architecture | params | MACs/s | {header} | RTF TODM | RTF alone |",
+            "|---|---|---|---|" + "---|---|---|" * len(METHODS) + "---|---|",
+        ]
+        for sup, base in pairs:
+            cells = []
+            for method, _ in METHODS:
+                a = card_wer(sup, exp_dir, method, test_set)
+                b = card_wer(base, base["_exp_dir"], method, test_set)
+                cells += [fmt(a), fmt(b), relative(a, b)]
+            rtf = [c.get("rtf", {}).get("test-clean", {}).get("pytorch_greedy_search") for c in (sup, base)]
+            lines.append(
+                f"| {sup['name']} | {sup['subnet_description']} | {sup['params'] / 1e6:.2f}M | "
+                f"{sup['encoder_macs_per_second'] / 1e6:.1f}M | {' | '.join(cells)} | "
+                f"{fmt(rtf[0], 4)} | {fmt(rtf[1], 4)} |"
+            )
+        lines.append("")
+    lines += cost_table(exp_dir, baseline_dirs)
+    plot_vs_baselines(exp_dir, pairs, docs_dir / "todm-vs-baselines.png")
+    lines += ["![TODM vs baselines](docs/todm-vs-baselines.png)", ""]
+    lines += ["Commands (as run, in order):", "", "```"]
+    for d in [exp_dir, *baseline_dirs]:
+        lines += commands(d)
+    return [*lines, "```", ""]
+
+
+def cost_table(exp_dir: Path, baseline_dirs: list[Path]) -> list[str]:
+    rows = [(f"supernet (`{exp_dir.name}`)", run_cost(exp_dir))]
+    rows += [(f"baseline `{d.name}`", run_cost(d)) for d in baseline_dirs]
+    known = [(name, cost) for name, cost in rows if cost is not None]
+    lines = [
+        "### Training cost",
+        "",
+        (
+            "CPU-seconds: CPU time of the training processes (all threads and ranks). Encoder MACs: forward "
+            "multiply-adds of every trained subnet on every training utterance (deployed-graph count)."
+        ),
+        "",
+        "| run | optimizer steps | wall minutes | CPU-seconds | encoder MACs |",
+        "|---|---|---|---|---|",
+    ]
+    for name, cost in known:
+        lines.append(
+            f"| {name} | {cost.steps} | {cost.minutes:.1f} | {cost.cpu_seconds:,.0f} | {cost.encoder_macs:.3g} |"
+        )
+    base = [cost for name, cost in known[1:]]
+    if base and known[0][0].startswith("supernet"):
+        sup = known[0][1]
+        total = RunCost(
+            sum(c.steps for c in base),
+            sum(c.minutes for c in base),
+            sum(c.cpu_seconds for c in base),
+            sum(c.encoder_macs for c in base),
+        )
+        lines.append(
+            f"| sum of the {len(base)} baselines | {total.steps} | {total.minutes:.1f} | "
+            f"{total.cpu_seconds:,.0f} | {total.encoder_macs:.3g} |"
+        )
+        ratio = sup.cpu_seconds / total.cpu_seconds if total.cpu_seconds else float("nan")
+        lines += [
+            "",
+            (
+                f"The supernet run cost {ratio:.2f}x the CPU-seconds of training its {len(base)} chosen "
+                f"architectures one by one, and it also yields every other subnet of the space (the search "
+                f"evaluated them without any further training)."
+            ),
+        ]
+    return [*lines, ""]
+
+
+def plot_vs_baselines(exp_dir: Path, pairs: list[tuple[dict, dict]], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cards = sorted(read_cards(exp_dir), key=lambda c: c["params"])
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, test_set in zip(axes, TEST_SETS):
+        sup = [(c["params"] / 1e6, card_wer(c, exp_dir, "greedy_search", test_set)) for c in cards]
+        sup = [(p, w) for p, w in sup if w is not None]
+        front, best = [], float("inf")
+        for p, w in sup:  # Pareto front: no smaller subnet is as accurate
+            if w < best:
+                front.append((p, w))
+                best = w
+        if sup:
+            ax.plot(*zip(*sup), "o", color="tab:blue", label="TODM subnets (one supernet)")
+            ax.plot(*zip(*front), "-", color="tab:blue", alpha=0.5, label="TODM Pareto front")
+        for s, b in pairs:
+            w = card_wer(b, b["_exp_dir"], "greedy_search", test_set)
+            if w is not None:
+                ax.plot(s["params"] / 1e6, w, "s", color="tab:orange")
+                ax.annotate(s["name"], (s["params"] / 1e6, w), fontsize=7)
+        ax.plot([], [], "s", color="tab:orange", label="same architecture trained alone")
+        ax.set_title(f"{test_set}, greedy search")
+        ax.set_xlabel("deployed parameters (M)")
+        ax.set_ylabel("WER (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+
+
+ABLATIONS = {
+    "no-kd": "no in-place KD (`--use-kd false`)",
+    "fixed-dropout": "fixed dropout (`--adaptive-dropout false`)",
+    "adam": "Adam instead of ScaledAdam (`--optimizer adam`)",
+    "no-sandwich": "random subnets only (`--sandwich false`)",
+}
+
+
+def ablation_section(exp_dir: Path) -> list[str]:
+    ablation_dirs = sorted(exp_dir.parent.glob(f"{exp_dir.name}-ablation-*"))
+    if not ablation_dirs:
+        return [
+            "## Ablations",
+            "",
+            "Not run (run.sh stage 10: `./run.sh --stage 10 --stop-stage 10`; four supernet trainings).",
+            "",
+        ]
+    columns = [(s, t) for s in ("largest", "smallest") for t in TEST_SETS]
+    lines = [
+        "## Ablations (greedy WER %, one technique off, same number of optimizer steps)",
+        "",
+        "| run | wall minutes | " + " | ".join(f"{s} {t}" for s, t in columns) + " |",
+        "|---|---|" + "---|" * len(columns),
+    ]
+    for d in [exp_dir, *ablation_dirs]:
+        name = d.name.removeprefix(f"{exp_dir.name}-ablation-")
+        label = "full recipe" if d == exp_dir else ABLATIONS.get(name, name)
+        cost = run_cost(d)
+        cells = [fmt(summary_wer(d, "greedy_search", t, s)) for s, t in columns]
+        minutes = fmt(cost.minutes, 1) if cost else "n/a"
+        lines.append(f"| {label} | {minutes} | {' | '.join(cells)} |")
+    lines += ["", "Commands:", "", "```"]
+    for d in ablation_dirs:
+        lines += commands(d)
+    return [*lines, "```", ""]
