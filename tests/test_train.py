@@ -9,6 +9,7 @@ import torch.multiprocessing as mp
 from conftest import load_recipe_script
 
 from todm.data.bpe import load_bpe
+from todm.export.standalone import load_standalone, save_standalone
 from todm.model import Transducer, get_preset, largest, num_params, smallest
 from todm.train.checkpoint import read_checkpoint, seed_everything
 from todm.train.data import filter_cuts, load_cuts, make_valid_loader, to_batch
@@ -177,3 +178,46 @@ def test_two_process_ddp_step_equals_one_process(tiny_data, tmp_path):
             assert ddp[name] is None or not ddp[name].any(), name
             continue
         assert (grad - ddp[name]).abs().max().item() <= 1e-5 * max(1.0, scale), name
+
+
+def _train_fixed_batch(tiny_data, tmp_path, batch, use_ctc: bool, steps: int) -> tuple[Trainer, list[float]]:
+    seed_everything(0)
+    params = make_params(
+        tiny_data,
+        tmp_path,
+        *("--use-ctc", str(use_ctc).lower(), "--dropout-max", "0", "--num-random-subnets", "0"),
+        *("--optimizer", "adam", "--base-lr", "5e-3", "--warmup-batches", "0", "--use-kd", "false"),
+    )
+    sp = load_bpe(tiny_data["bpe_model"])
+    trainer = Trainer(params, Transducer(get_preset("tiny", vocab_size=sp.get_piece_size())), sp)
+    losses = []
+    for _ in range(steps):
+        stats = KindStats()
+        trainer.train_step(batch, stats)
+        losses.append(stats.per_frame()["largest"]["pruned"])
+    return trainer, losses
+
+
+def test_ctc_helper_trains_as_fast_and_leaves_the_exported_model_alone(tiny_data, tmp_path):
+    """Issue 8's proof: the CTC head is a training-only helper."""
+    batch = fixed_batch(tiny_data, 12)
+    with_ctc, losses_ctc = _train_fixed_batch(tiny_data, tmp_path / "ctc", batch, True, 40)
+    _, losses_plain = _train_fixed_batch(tiny_data, tmp_path / "plain", batch, False, 40)
+    # Same seed, same batches: the transducer loss with the helper falls at least as fast (5% slack).
+    assert sum(losses_ctc[-5:]) <= 1.05 * sum(losses_plain[-5:]), (losses_ctc[-5:], losses_plain[-5:])
+    assert losses_ctc[-1] < 0.7 * losses_ctc[0]
+
+    model = with_ctc.model.eval()
+    exported = model.extract(largest(model.cfg))
+    save_standalone(tmp_path / "a.pt", exported)
+    with torch.no_grad():
+        model.ctc_output.weight.normal_()  # the helper's weights must not reach the deployed model
+    save_standalone(tmp_path / "b.pt", model.extract(largest(model.cfg)))
+    a, b = load_standalone(tmp_path / "a.pt"), load_standalone(tmp_path / "b.pt")
+    assert a.ctc_output is None and not any("ctc" in name for name in a.state_dict())
+    with torch.no_grad():
+        out_model = model.forward_encoder(batch.features, batch.feature_lens, largest(model.cfg))
+        out_a = a.forward_encoder(batch.features, batch.feature_lens, largest(a.cfg))
+        out_b = b.forward_encoder(batch.features, batch.feature_lens, largest(b.cfg))
+    for got in (out_a, out_b):
+        assert torch.allclose(got[0], out_model[0], atol=1e-5) and torch.equal(got[1], out_model[1])
