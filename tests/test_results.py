@@ -155,3 +155,30 @@ def test_results_table_from_fixture_experiment(tmp_path):
     assert (docs / "learning-curve.png").stat().st_size > 0
     assert "Not run (run.sh stage 5)" in text
     assert "Not run (run.sh stage 9" in text and "Not run (run.sh stage 10" in text
+
+
+def test_compare_curves_from_fixture_runs(tmp_path):
+    for name, wer in (("old", 80.0), ("new", 40.5)):
+        run = tmp_path / name
+        run.mkdir()
+        points = [{"minutes": 10.0, "batch": 900, "subnet": "largest", "set": "test-clean", "wer": wer}]
+        (run / "learning-curve.json").write_text(json.dumps(points))
+    (tmp_path / "new" / "commands.txt").write_text("./train.py --exp-dir new\n")
+    out, png = tmp_path / "speed.md", tmp_path / "speed.png"
+    args = ["--run", f"before={tmp_path / 'old'}", "--run", f"after={tmp_path / 'new'}"]
+    script = str(REPO / "local" / "compare_curves.py")
+    subprocess.run(
+        [sys.executable, script, *args, "--out", str(out), "--plot", str(png)], check=True, cwd=RECIPE
+    )
+    text = out.read_text()
+    assert "| before | 10.0 | 900 | 80.00 | n/a | n/a | n/a |" in text
+    assert "| after | 10.0 | 900 | 40.50 | n/a | n/a | n/a |" in text
+    assert "./train.py --exp-dir new" in text and png.stat().st_size > 0
+    bad = subprocess.run(
+        [sys.executable, script, "--run", "nolabel", "--out", str(out), "--plot", str(png)],
+        check=False,
+        cwd=RECIPE,
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode != 0 and "expected label=exp_dir" in bad.stderr

@@ -1,4 +1,4 @@
-"""Sentence generator: numbers as words, grammar-based sentences, determinism, LibriSpeech transcript form."""
+"""Sentence generator, lexicon and spoken numbers: numbers as words, grammar, Zipf draws, determinism."""
 
 from __future__ import annotations
 
@@ -8,21 +8,10 @@ import re
 import pytest
 import wordfreq
 
-from todm.data.text import (
-    FUNCTION_WORDS,
-    MAX_WORDS,
-    MIN_WORDS,
-    SENTENCE_TYPES,
-    ZIPF_EXPONENT,
-    ZIPF_OFFSET,
-    SentenceGenerator,
-    build_lexicon,
-    number_to_words,
-    ordinal_words,
-    time_to_words,
-    to_transcript,
-    year_to_words,
-)
+from todm.data.lexicon import ZIPF_EXPONENT, ZIPF_OFFSET, build_lexicon
+from todm.data.spoken_numbers import number_to_words, ordinal_words, time_to_words, year_to_words
+from todm.data.text import MAX_WORDS, MIN_WORDS, SENTENCE_TYPES, SentenceGenerator, to_transcript
+from todm.data.wordlists import FUNCTION_WORDS
 
 
 @pytest.mark.parametrize(

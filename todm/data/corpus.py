@@ -28,9 +28,10 @@ from pathlib import Path
 import soundfile as sf
 from tqdm import tqdm
 
+from todm.data.lexicon import build_lexicon
 from todm.data.speakers import Speaker, assign_speakers, validate_voice
 from todm.data.synthesis import Degradation, synthesize
-from todm.data.text import SentenceGenerator, build_lexicon, to_transcript
+from todm.data.text import SentenceGenerator, to_transcript
 from todm.errors import UserError
 from todm.io import write_text_atomic
 
