@@ -58,13 +58,14 @@ def training_section(exp_dir: Path) -> list[str]:
     state = read_checkpoint(path)
     cfg, progress = checkpoint_config(state), state["progress"]
     minutes = progress["train_seconds"] / 60
-    logs = sorted((exp_dir / "log").glob("log-train-*"))
-    last = ""
-    if logs:
-        lines = [
-            line for line in logs[-1].read_text().splitlines() if "[loop.py" in line and "| largest" in line
-        ]
-        last = lines[-1].split("|", 1)[1].rsplit("| lr", 1)[0].strip() if lines else ""
+    # Only rank 0 logs losses; the other ranks' files (log-train-<time>-<rank>) sort after its own.
+    lines = [
+        line
+        for log in sorted((exp_dir / "log").glob("log-train-*"))
+        for line in log.read_text().splitlines()
+        if "[loop.py" in line and "| largest" in line
+    ]
+    last = lines[-1].split("|", 1)[1].rsplit("| lr", 1)[0].strip() if lines else ""
     return [
         "## Supernet training",
         "",

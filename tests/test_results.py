@@ -115,6 +115,9 @@ def test_results_table_from_fixture_experiment(tmp_path):
         "2026 INFO [loop.py:255] epoch 4 batch 1200 | largest: pruned 0.412 simple 0.5 | smallest: pruned 0.6 "
         "simple 0.7 | lr 4e-02 | 30.0 min, ETA 0.0 min\n"
     )
+    (exp / "log" / "log-train-2026-1").write_text(
+        "2026 INFO [train.py:9] rank 1 logs no losses\n"
+    )  # DDP rank 1
     card_dir = exp / "exported" / "smallest"
     card_dir.mkdir(parents=True)
     card = {
