@@ -15,7 +15,6 @@ local/write_results.py turns it into the RESULTS.md table and docs/learning-curv
 import argparse
 import json
 import logging
-import re
 from pathlib import Path
 
 import torch
@@ -26,7 +25,7 @@ from todm.decode import decode_cuts, word_error_rate
 from todm.errors import UserError
 from todm.io import write_text_atomic
 from todm.model import Transducer, largest, smallest
-from todm.train.checkpoint import checkpoint_config, load_model_state, read_checkpoint
+from todm.train.checkpoint import checkpoint_config, find_checkpoints, load_model_state, read_checkpoint
 from todm.train.data import load_cuts
 
 
@@ -46,10 +45,9 @@ def get_parser() -> argparse.ArgumentParser:
 def checkpoints_by_minutes(exp_dir: Path) -> list[tuple[float, int, Path]]:
     """(training minutes, batch, path) of every checkpoint-K.pt, oldest first."""
     found = []
-    for path in exp_dir.glob("checkpoint-*.pt"):
-        if re.fullmatch(r"checkpoint-\d+\.pt", path.name):
-            progress = read_checkpoint(path)["progress"]
-            found.append((progress["train_seconds"] / 60, progress["batch_idx_train"], path))
+    for path in find_checkpoints(exp_dir):
+        progress = read_checkpoint(path)["progress"]
+        found.append((progress["train_seconds"] / 60, progress["batch_idx_train"], path))
     if not found:
         raise UserError(f"--exp-dir {exp_dir}: no checkpoint-K.pt files")
     return sorted(found)

@@ -12,13 +12,12 @@ subnet share one baseline.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from todm.decode import read_wer_summary
 from todm.model import SubnetConfig
-from todm.train.checkpoint import read_checkpoint
+from todm.train.checkpoint import find_checkpoints, read_checkpoint
 
 TEST_SETS = ("test-clean", "test-other")
 METHODS = (("greedy_search", "greedy"), ("modified_beam_search", "beam 4"))
@@ -34,20 +33,11 @@ class RunCost:
     encoder_macs: float
 
 
-def newest_checkpoint(exp_dir: Path) -> Path | None:
-    found = [
-        (int(m.group(1)), p)
-        for p in exp_dir.glob("checkpoint-*.pt")
-        if (m := re.fullmatch(r"checkpoint-(\d+)\.pt", p.name))
-    ]
-    return max(found)[1] if found else None
-
-
 def run_cost(exp_dir: Path) -> RunCost | None:
-    path = newest_checkpoint(exp_dir)
-    if path is None:
+    found = find_checkpoints(exp_dir)
+    if not found:
         return None
-    progress = read_checkpoint(path)["progress"]
+    progress = read_checkpoint(found[0])["progress"]
     return RunCost(
         progress["batch_idx_train"],
         progress["train_seconds"] / 60,

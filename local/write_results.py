@@ -19,13 +19,13 @@ import time
 from pathlib import Path
 
 import torch
-from results_comparison import ablation_section, baseline_section, newest_checkpoint
+from results_comparison import ablation_section, baseline_section
 
 from todm.cli import run_main
 from todm.decode import read_wer_summary
 from todm.io import write_text_atomic
 from todm.model import SubnetConfig, largest, num_params, smallest
-from todm.train.checkpoint import checkpoint_config, read_checkpoint
+from todm.train.checkpoint import checkpoint_config, find_checkpoints, read_checkpoint
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -54,7 +54,7 @@ def machine() -> str:
 
 
 def training_section(exp_dir: Path) -> list[str]:
-    path = newest_checkpoint(exp_dir)
+    path = find_checkpoints(exp_dir)[0]
     state = read_checkpoint(path)
     cfg, progress = checkpoint_config(state), state["progress"]
     minutes = progress["train_seconds"] / 60
