@@ -1,0 +1,51 @@
+"""run.sh's checkpoint selection for decoding (ckpt_args): the averaged model always has steps to average.
+
+The 80-minute default run stopped at step 9096, one save after checkpoint-9000, in the same --average-period:
+decoding "--iter 9096 --avg 1 --use-averaged-model true" was refused. These tests run the shell function.
+"""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from todm.decode.checkpoint import checkpoint_files
+
+RUN_SH = Path(__file__).resolve().parents[1] / "egs" / "librispeech" / "todm" / "run.sh"
+AVERAGE_PERIOD = 100  # train.py's default --average-period
+
+
+def ckpt_args(exp_dir: Path) -> list[str]:
+    script = (
+        f'source <(sed -n "/^last_iter()/,/^}}/p;/^ckpt_args()/,/^}}/p" {RUN_SH}); ckpt_args {exp_dir}'
+    )
+    out = subprocess.run(["bash", "-c", script], check=True, capture_output=True, text=True).stdout
+    return out.split()
+
+
+def flags(args: list[str]) -> dict[str, str]:
+    return dict(zip(args[::2], args[1::2]))
+
+
+@pytest.mark.parametrize(
+    "steps, avg, averaged",
+    [
+        ([500], "1", "false"),  # nothing before the newest
+        ([500, 560], "1", "false"),  # two checkpoints in one average period
+        ([500, 1000], "1", "true"),
+        ([500, 1000, 1500, 2000, 2500, 2596], "4", "true"),
+        ([500, 1000, 1500, 2000, 2500, 3000, 3500], "4", "true"),
+    ],
+)
+def test_ckpt_args_average_only_across_periods(
+    tmp_path: Path, steps: list[int], avg: str, averaged: str
+) -> None:
+    for step in steps:
+        (tmp_path / f"checkpoint-{step}.pt").touch()
+    got = flags(ckpt_args(tmp_path))
+    expected = {"--exp-dir": str(tmp_path), "--iter": str(max(steps)), "--avg": avg}
+    assert got == {**expected, "--use-averaged-model": averaged}
+    if averaged == "true":
+        end, start = checkpoint_files(tmp_path, 0, int(got["--iter"]), int(got["--avg"]), True)
+        step_of = lambda p: int(p.stem.split("-")[1])
+        assert step_of(start) // AVERAGE_PERIOD < step_of(end) // AVERAGE_PERIOD
