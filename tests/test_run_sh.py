@@ -16,9 +16,7 @@ AVERAGE_PERIOD = 100  # train.py's default --average-period
 
 
 def ckpt_args(exp_dir: Path) -> list[str]:
-    script = (
-        f'source <(sed -n "/^last_iter()/,/^}}/p;/^ckpt_args()/,/^}}/p" {RUN_SH}); ckpt_args {exp_dir}'
-    )
+    script = f'source <(sed -n "/^last_iter()/,/^}}/p;/^ckpt_args()/,/^}}/p" {RUN_SH}); ckpt_args {exp_dir}'
     out = subprocess.run(["bash", "-c", script], check=True, capture_output=True, text=True).stdout
     return out.split()
 
