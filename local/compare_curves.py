@@ -61,7 +61,8 @@ def plot(runs: list[tuple[str, Path, list[dict]]], out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    legend_inches = 0.2 * len(runs) + 0.2  # two legend rows per run (largest, smallest), two columns
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4 + legend_inches), sharey=True)
     for ax, test_set in zip(axes, ("test-clean", "test-other")):
         for i, (label, _, points) in enumerate(runs):
             for subnet, style in (("largest", "-o"), ("smallest", ":x")):
@@ -74,8 +75,10 @@ def plot(runs: list[tuple[str, Path, list[dict]]], out: Path) -> None:
         ax.set_xlabel("training minutes (this machine)")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("WER (%)")
-    axes[1].legend(fontsize=7)
-    fig.tight_layout()
+    # Below the plots: inside, the legend of many runs hides the curves.
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=7)
+    fig.tight_layout(rect=(0, legend_inches / (4 + legend_inches), 1, 1))
     fig.savefig(out, dpi=120)
 
 
