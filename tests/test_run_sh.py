@@ -30,7 +30,8 @@ def flags(args: list[str]) -> dict[str, str]:
     [
         ([500], "1", "false"),  # nothing before the newest
         ([500, 560], "1", "false"),  # two checkpoints in one average period
-        ([500, 1000], "1", "true"),
+        ([500, 1000], "1", "false"),  # averaging needs two saves back
+        ([500, 1000, 1060], "2", "true"),  # the newest in the previous one's period: 500 is the start
         ([500, 1000, 1500, 2000, 2500, 2596], "4", "true"),
         ([500, 1000, 1500, 2000, 2500, 3000, 3500], "4", "true"),
     ],
