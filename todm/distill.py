@@ -57,12 +57,12 @@ REDUCTIONS = ("sum", "mean", "none")
 
 
 def _divergence_and_weights(
-    student_logits: Tensor, teacher_logits: Tensor, alpha: float, iw_clip: float | None
+    log_q: Tensor, log_p: Tensor, alpha: float, iw_clip: float | None, p: Tensor | None = None
 ) -> tuple[Tensor, Tensor]:
-    """Returns (D^clip per distribution (...,), rho per class (..., V)), both without autograd history."""
+    """(D^clip per distribution (...,), rho per class (..., V)) from detached student and teacher log-probs.
+
+    `p` = log_p.exp() may be passed when the caller already has it (the adaptive loss needs it once)."""
     with torch.no_grad():
-        log_q = torch.log_softmax(student_logits, dim=-1)
-        log_p = torch.log_softmax(teacher_logits, dim=-1)
         log_t = log_p - log_q  # log importance weight, computed in log space for range
         q = log_q.exp()
         log_clip = math.inf if iw_clip is None else math.log(iw_clip)
@@ -71,7 +71,7 @@ def _divergence_and_weights(
             div = -(q * log_w).sum(-1)
             rho = log_w - 1.0
         elif abs(alpha - 1.0) < _LIMIT_EPS:
-            p = log_p.exp()
+            p = log_p.exp() if p is None else p
             # sum_v p log(p/q); classes with p = 0 contribute 0 (p * log_t with log_t = -inf would be nan).
             div = torch.where(p > 0, p * log_t, torch.zeros_like(p)).sum(-1)
             rho = log_t.exp()
@@ -83,12 +83,19 @@ def _divergence_and_weights(
     return div, rho
 
 
-def _with_gradient(div: Tensor, rho: Tensor, student_logits: Tensor) -> Tensor:
-    """A tensor whose value is `div` and whose gradient is AlphaNet's -sum_v q rho grad log q."""
-    log_q = torch.log_softmax(student_logits, dim=-1)
+def _with_gradient(div: Tensor, rho: Tensor, log_q: Tensor) -> Tensor:
+    """A tensor whose value is `div` and whose gradient is AlphaNet's -sum_v q rho grad log q.
+
+    log_q: the student's log-probs with autograd history (the one log_softmax of the student's logits)."""
     surrogate = -(log_q.detach().exp() * rho * log_q).sum(-1)
     # value = div; d/d(student) = d(surrogate)/d(student)
     return div + (surrogate - surrogate.detach())
+
+
+def teacher_log_probs(teacher_logits: Tensor) -> Tensor:
+    """The teacher's detached log-probs; compute once per step and pass to every student's loss."""
+    with torch.no_grad():
+        return torch.log_softmax(_promote(teacher_logits.detach()), dim=-1)
 
 
 def _reduce(per_node: Tensor, mask: Tensor | None, reduction: str) -> Tensor:
@@ -157,9 +164,9 @@ def alpha_divergence(
       the divergence, with AlphaNet's clipped-importance-weight gradient w.r.t. student_logits.
     """
     _check(student_logits, teacher_logits, iw_clip)
-    student_logits, teacher_logits = _promote(student_logits), _promote(teacher_logits)
-    div, rho = _divergence_and_weights(student_logits, teacher_logits.detach(), float(alpha), iw_clip)
-    return _reduce(_with_gradient(div, rho, student_logits), mask, reduction)
+    log_q = torch.log_softmax(_promote(student_logits), dim=-1)
+    div, rho = _divergence_and_weights(log_q.detach(), teacher_log_probs(teacher_logits), float(alpha), iw_clip)
+    return _reduce(_with_gradient(div, rho, log_q), mask, reduction)
 
 
 def adaptive_alpha_divergence(
@@ -170,20 +177,26 @@ def adaptive_alpha_divergence(
     iw_clip: float | None = 5.0,
     mask: Tensor | None = None,
     reduction: str = "sum",
+    teacher_logp: Tensor | None = None,
 ) -> Tensor:
     """AlphaNet's adaptive alpha-divergence: max(D_alpha_min, D_alpha_max) per distribution (AlphaNet).
 
     Each lattice node (one distribution over V) takes the value and gradient of whichever of the two
     divergences is larger there (ties go to alpha_max, as AlphaNet's reference code). Arguments as
-    `alpha_divergence`; default [-1, 1] as AlphaNet and TODM.
+    `alpha_divergence`; default [-1, 1] as AlphaNet and TODM. teacher_logp: `teacher_log_probs(teacher_logits)`
+    when the caller has it already (in-place KD: one teacher, several students per step).
     """
     _check(student_logits, teacher_logits, iw_clip)
     if not alpha_min < alpha_max:
         raise ValueError(f"need alpha_min < alpha_max, got alpha_min={alpha_min}, alpha_max={alpha_max}")
-    student_logits, teacher_logits = _promote(student_logits), _promote(teacher_logits.detach())
-    div_lo, rho_lo = _divergence_and_weights(student_logits, teacher_logits, float(alpha_min), iw_clip)
-    div_hi, rho_hi = _divergence_and_weights(student_logits, teacher_logits, float(alpha_max), iw_clip)
+    log_p = teacher_log_probs(teacher_logits) if teacher_logp is None else teacher_logp
+    # One student log_softmax serves both divergences and the gradient; p is shared by both too.
+    log_q = torch.log_softmax(_promote(student_logits), dim=-1)
+    with torch.no_grad():
+        p = log_p.exp()
+    div_lo, rho_lo = _divergence_and_weights(log_q.detach(), log_p, float(alpha_min), iw_clip, p)
+    div_hi, rho_hi = _divergence_and_weights(log_q.detach(), log_p, float(alpha_max), iw_clip, p)
     pick_lo = div_lo > div_hi
     div = torch.where(pick_lo, div_lo, div_hi)
     rho = torch.where(pick_lo.unsqueeze(-1), rho_lo, rho_hi)
-    return _reduce(_with_gradient(div, rho, student_logits), mask, reduction)
+    return _reduce(_with_gradient(div, rho, log_q), mask, reduction)

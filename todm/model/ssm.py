@@ -175,9 +175,10 @@ class MultiHeadSSM(nn.Module):
             full = F.pad(k[:, 0], (0, length))
         else:  # [lag 0..T-1 | lag T (zero) | lags -(T-1)..-1]
             full = torch.cat([k[:, 0], k.new_zeros(width, 1), k[:, 1, : length - 1].flip(-1)], dim=-1)
-        k_hat = torch.fft.rfft(full, n=2 * length, dim=-1).transpose(0, 1)  # (T+1, C)
-        u_hat = torch.fft.rfft(u, n=2 * length, dim=1)  # (N, T+1, C)
-        return torch.fft.irfft(u_hat * k_hat, n=2 * length, dim=1)[:, :length]
+        k_hat = torch.fft.rfft(full, n=2 * length, dim=-1)  # (C, T+1)
+        # Transforms along the last (time) dim of (N, C, T): contiguous rows, faster than along dim 1.
+        u_hat = torch.fft.rfft(u.transpose(1, 2), n=2 * length, dim=-1)  # (N, C, T+1)
+        return torch.fft.irfft(u_hat * k_hat, n=2 * length, dim=-1)[..., :length].transpose(1, 2)
 
     def _apply_kernel_toeplitz(self, u: torch.Tensor, width: int) -> torch.Tensor:
         """u: (N, T, C) -> (N, T, C) as y[:, t, c] = sum_s K_c(t - s) u[:, s, c]; ONNX-exportable."""

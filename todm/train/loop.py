@@ -89,12 +89,16 @@ class Trainer:
         self.scheduler = Eden(
             self.optimizer, params.lr_batches, params.lr_epochs, warmup_batches=params.warmup_batches
         )
-        self.objective = StepObjective(model)
+        self.objective = StepObjective(model, compile_kd=params.torch_compile)
         if world_size > 1:
-            # Without the sandwich's largest member a step may leave supernet weights unused.
             device_ids = [self.device.index] if self.device.type == "cuda" else None
+            # Searching the graph for unused parameters costs a traversal per step; only steps without the
+            # largest subnet (one-by-one or random-only training) or without the CTC head can leave any.
             self.objective = DistributedDataParallel(
-                self.objective, device_ids=device_ids, find_unused_parameters=True
+                self.objective,
+                device_ids=device_ids,
+                find_unused_parameters=may_leave_parameters_unused(params, model),
+                gradient_as_bucket_view=True,
             )
         self.progress = Progress()
         self._cpu_mark, self._macs_since_sync = time.process_time(), 0
@@ -323,6 +327,12 @@ def parameter_groups(model: Transducer, params) -> list[dict]:
     if params.optimizer == "scaled_adam":
         kernel_group["param_max_rms"] = 1.0e4
     return [{"params": rest, "lr": base}, kernel_group]
+
+
+def may_leave_parameters_unused(params, model: Transducer) -> bool:
+    """Whether some training step may not use every parameter (DDP must then look for unused ones)."""
+    ctc_unused = model.ctc_output is not None and not (params.use_ctc and params.ctc_loss_scale > 0)
+    return params.fixed_subnet is not None or not params.sandwich or ctc_unused
 
 
 def init_distributed(rank: int, world_size: int, master_port: int) -> None:

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from todm.distill import adaptive_alpha_divergence
+from todm.distill import adaptive_alpha_divergence, teacher_log_probs
 from todm.model import Transducer
 from todm.rnnt import pruned_rnnt_loss
 from todm.train.sandwich import SampledSubnet
@@ -40,6 +40,7 @@ class TeacherOutput:
 
     logits: Tensor  # (N, T', prune_range, V), detached
     ranges: Tensor  # (N, T', prune_range)
+    log_probs: Tensor | None = None  # log_softmax(logits), computed once for all students of the step
 
 
 @dataclass
@@ -87,9 +88,15 @@ class StepObjective(nn.Module):
     one forward, one backward, one gradient all-reduce.
     """
 
-    def __init__(self, model: Transducer) -> None:
+    def __init__(self, model: Transducer, compile_kd: bool = False) -> None:
+        """compile_kd: run the alpha-divergence through torch.compile. It is ~20 element-wise passes over the
+        (N, T', prune_range, V) logits per student, which inductor fuses into a few loops: on CPU ~5x faster
+        for a one-time compile of ~30 s (dynamic shapes, so new batch shapes do not recompile)."""
         super().__init__()
         self.model = model
+        self.kd_loss = adaptive_alpha_divergence
+        if compile_kd:
+            self.kd_loss = torch.compile(adaptive_alpha_divergence, dynamic=True)
 
     def forward(self, batch: Batch, members: list[SampledSubnet], settings: LossSettings) -> StepLosses:
         model = self.model
@@ -99,8 +106,9 @@ class StepObjective(nn.Module):
         for member in members:
             encoder_out = model.forward_layers(frontend_out, encoder_lens, member.subnet, member.dropout)
             losses = self.subnet_losses(encoder_out, encoder_lens, decoder_out, batch, settings, teacher)
-            if teacher is None and settings.kd_scale > 0:
+            if teacher is None and settings.kd_scale > 0 and len(members) > 1:
                 teacher = losses.teacher
+                teacher.log_probs = teacher_log_probs(teacher.logits)
             results.append(losses)
         return StepLosses(total=sum(r.total for r in results), members=results)
 
@@ -142,7 +150,7 @@ class StepObjective(nn.Module):
             )
         kd = zero
         if teacher is not None:
-            kd = adaptive_alpha_divergence(
+            kd = self.kd_loss(
                 rnnt.logits,
                 teacher.logits,
                 alpha_min=settings.alpha_min,
@@ -150,6 +158,7 @@ class StepObjective(nn.Module):
                 iw_clip=settings.iw_clip,
                 mask=lattice_mask(encoder_lens, batch.target_lens, teacher.ranges),
                 reduction="sum",
+                teacher_logp=teacher.log_probs,
             )
         total = (
             settings.simple_scale * rnnt.simple_loss

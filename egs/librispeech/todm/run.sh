@@ -40,7 +40,8 @@ parts="train-clean-100,dev-clean,dev-other,test-clean,test-other"
 exp_dir=exp
 model_config=""     # empty: cpu_small (tiny with --profile tiny); or a preset name / JSON file
 world_size=""       # empty: 2 DDP processes (gloo on CPU; 1 with --profile tiny, whose few batches drop_last eats)
-train_minutes=""    # empty: the profile's budget of training wall time
+train_steps=""      # empty: the profile's number of optimizer steps (the same model on any machine)
+train_minutes=""    # empty: no wall-time limit; else stop training after this many minutes as well
 max_duration=""     # empty: 40 s of audio per optimizer step, split over the processes
 train_args=""       # extra train.py options, e.g. "--use-kd false"
 search_args="--population 6 --generations 4"   # 24 evaluations per device profile, shared cache
@@ -138,30 +139,32 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
 fi
 
 case $profile in
-  tiny) default_model=tiny; default_minutes=2; default_world_size=1; recipe_args="" ;;
+  tiny) default_model=tiny; default_steps=150; default_world_size=1; recipe_args="" ;;
   # The embedded corpus's epochs are short (~320 steps): Eden's epoch decay set for LibriSpeech epochs
   # (--lr-epochs 3.5) would halve the lr within minutes. The largest subnet alone leaves the blank-only phase
   # after ~900 steps at 2.3x the speed of sandwich steps (RESULTS.md, issue 8), so the sandwich starts later.
   # On 2 cores, 2 DDP processes x 1 thread made 7-13% more updates per second than 1 process x 2 threads.
-  # 80 minutes: the largest subnet at 14.3% greedy test-clean WER (RESULTS.md); the same run's 44.8-minute
-  # checkpoint, decoded the same way, gave 16.4% (README: --train-minutes 45 for a faster look).
-  *) default_model=cpu_small; default_minutes=80; default_world_size=2
-     recipe_args="--largest-only-batches 1500 --lr-epochs 10" ;;
+  # A fixed number of optimizer steps, so that every machine trains the same model (README gives the wall
+  # time measured here); torch.compile fuses the KD loss (docs/training-speed.md).
+  *) default_model=cpu_small; default_steps=9000; default_world_size=2
+     recipe_args="--largest-only-batches 1500 --lr-epochs 10 --torch-compile true" ;;
 esac
 world_size=${world_size:-$default_world_size}
 max_duration=${max_duration:-$((40 / world_size))}  # icefall's --max-duration is per process
 model_config=${model_config:-$default_model}
-train_minutes=${train_minutes:-$default_minutes}
+train_steps=${train_steps:-$default_steps}
+train_minutes=${train_minutes:-0}
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
-  log "Stage 4: train the supernet ($model_config, ${train_minutes} min) -> $exp_dir"
+  log "Stage 4: train the supernet ($model_config, $train_steps steps) -> $exp_dir"
   if [ -f $exp_dir/.train.done ]; then
     log "  $exp_dir/.train.done exists, skipping"
   else
     # shellcheck disable=SC2086
     logged $exp_dir ./train.py --exp-dir $exp_dir --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir \
       --train-parts "${parts%%,*}" --model-config "$model_config" --world-size "$world_size" \
-      --max-duration "$max_duration" --max-train-minutes "$train_minutes" --num-epochs 100 $recipe_args \
+      --max-duration "$max_duration" --max-steps "$train_steps" \
+      --max-train-minutes "$train_minutes" --num-epochs 100 $recipe_args \
       --keep-last-k 0 $train_args  # every checkpoint-K.pt kept: stage 8's learning curve decodes them
     touch $exp_dir/.train.done
   fi
@@ -233,7 +236,7 @@ fi
 if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
   log "Stage 8: learning curve and results"
   ./local/learning_curve.py --exp-dir $exp_dir --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir \
-    --minutes "5,10,20,40,80,$train_minutes"
+    --minutes "5,10,20,40,60,80,100000"  # the last mark picks the final checkpoint
   write_results
 fi
 

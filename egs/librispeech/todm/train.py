@@ -94,6 +94,12 @@ def get_parser() -> argparse.ArgumentParser:
         default=False,
         help="autocast + GradScaler (GPU only; CPU trains in fp32)",
     )
+    add(
+        "--torch-compile",
+        type=str2bool,
+        default=False,
+        help="torch.compile the KD loss (one-time compile of ~30 s; on CPU a sandwich step ~10%% faster)",
+    )
     add("--subnet", default=None, help="train only this subnet (JSON): the one-by-one baseline")
     add("--seed", type=int, default=42)
     add("--save-every-n", type=int, default=500)

@@ -1,0 +1,112 @@
+"""A training step's losses and gradients against a direct composition of the parts, member by member.
+
+The step objective shares work between the members of a sandwich step (front end, decoder and the
+teacher's log-probs once per step, one student log_softmax per KD term); the reference below recomputes
+everything for every member and builds the adaptive alpha-divergence from two plain alpha-divergences,
+so any shortcut that changes the math shows up as a difference in a loss or a gradient.
+"""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from todm.distill import alpha_divergence
+from todm.model import Transducer, get_preset
+from todm.rnnt import pruned_rnnt_loss
+from todm.train.loop import may_leave_parameters_unused
+from todm.train.objective import Batch, LossSettings, StepObjective, ctc_loss
+from todm.train.sandwich import step_subnets
+
+
+def make_batch(vocab: int, seed: int = 0) -> Batch:
+    g = torch.Generator().manual_seed(seed)
+    lens = torch.tensor([160, 151, 137])
+    tokens = torch.tensor([12, 9, 11])
+    targets = torch.randint(1, vocab, (3, 12), generator=g)
+    for i, t in enumerate(tokens.tolist()):
+        targets[i, t:] = 0
+    return Batch(torch.randn(3, 160, 80, generator=g), lens, targets, tokens)
+
+
+def reference_step(model: Transducer, batch: Batch, members, s: LossSettings) -> list[torch.Tensor]:
+    """Per member: its own front end, decoder and losses; adaptive KD as a per-node max of two divergences."""
+    blank = model.cfg.blank_id
+    teacher_logits = teacher_ranges = None
+    totals = []
+    for member in members:
+        enc, lens = model.forward_encoder(batch.features, batch.feature_lens, member.subnet, member.dropout)
+        dec = model.decoder(F.pad(batch.targets, (1, 0), value=blank))
+        rnnt = pruned_rnnt_loss(
+            enc, lens, dec, batch.targets, batch.target_lens, model.joiner, model.simple_am_proj,
+            model.simple_lm_proj, blank, s.prune_range, s.am_scale, s.lm_scale, ranges=teacher_ranges,
+        )  # fmt: skip
+        total = s.simple_scale * rnnt.simple_loss + s.pruned_scale * rnnt.pruned_loss
+        logits = model.ctc_output(enc)
+        total = total + s.ctc_scale * ctc_loss(logits, lens, batch.targets, batch.target_lens, blank)
+        if teacher_logits is None:
+            teacher_logits, teacher_ranges = rnnt.logits.detach(), rnnt.ranges
+        else:
+            lo = alpha_divergence(rnnt.logits, teacher_logits, s.alpha_min, iw_clip=s.iw_clip, reduction="none")
+            hi = alpha_divergence(rnnt.logits, teacher_logits, s.alpha_max, iw_clip=s.iw_clip, reduction="none")
+            frames = torch.arange(enc.size(1)).view(1, -1, 1) < lens.view(-1, 1, 1)
+            inside = frames & (teacher_ranges <= batch.target_lens.view(-1, 1, 1))
+            kd = torch.where(inside, torch.where(lo > hi, lo, hi), torch.zeros_like(lo)).sum()
+            total = total + s.kd_scale * kd
+        totals.append(total)
+    return totals
+
+
+def grads(model: Transducer) -> dict[str, torch.Tensor]:
+    return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("step", [3, 1000])
+def test_step_losses_and_gradients_equal_the_member_by_member_reference(step):
+    torch.manual_seed(0)
+    cfg = get_preset("tiny", vocab_size=40)
+    model = Transducer(cfg).train()
+    batch = make_batch(cfg.vocab_size)
+    largest_only = 5
+    members = step_subnets(cfg, step, 11, 2, True, 0.0, 0.1, True, largest_only_steps=largest_only)
+    assert len(members) == (1 if step <= largest_only else 4)
+    settings = LossSettings(0.5, 1.0, 0.2, 0.3, lm_scale=0.25)
+
+    torch.manual_seed(1)  # the same dropout masks on both sides
+    out = StepObjective(model)(batch, members, settings)
+    out.total.backward()
+    fast = grads(model)
+    model.zero_grad(set_to_none=True)
+
+    torch.manual_seed(1)
+    reference = reference_step(model, batch, members, settings)
+    sum(reference).backward()
+    slow = grads(model)
+
+    assert len(out.members) == len(reference)
+    for got, want in zip(out.members, reference):
+        assert float(got.total) == pytest.approx(float(want), rel=1e-5)
+    assert fast.keys() == slow.keys()
+    for name in fast:
+        torch.testing.assert_close(fast[name], slow[name], rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_ddp_unused_parameter_search_only_where_a_step_can_skip_parameters(tmp_path):
+    """A sandwich (or largest-only) step reaches every parameter; a one-subnet step does not."""
+    from types import SimpleNamespace
+
+    torch.manual_seed(0)
+    cfg = get_preset("tiny", vocab_size=40)
+    model = Transducer(cfg).train()
+    batch = make_batch(cfg.vocab_size)
+    settings = LossSettings(0.5, 1.0, 0.2, 0.3)
+    for step, fixed in ((1, None), (1000, None), (1000, "smallest")):
+        subnet = step_subnets(cfg, 1, 0, 2, True, 0.0, 0.1, True)[1].subnet if fixed else None
+        members = step_subnets(cfg, step, 3, 2, True, 0.0, 0.1, True, subnet, largest_only_steps=5)
+        params = SimpleNamespace(fixed_subnet=subnet, sandwich=True, use_ctc=True, ctc_loss_scale=0.2)
+        model.zero_grad(set_to_none=True)
+        StepObjective(model)(batch, members, settings).total.backward()
+        unused = [n for n, p in model.named_parameters() if p.grad is None]
+        assert may_leave_parameters_unused(params, model) == bool(unused), (step, fixed, unused)
+    no_ctc = SimpleNamespace(fixed_subnet=None, sandwich=True, use_ctc=False, ctc_loss_scale=0.2)
+    random_only = SimpleNamespace(fixed_subnet=None, sandwich=False, use_ctc=True, ctc_loss_scale=0.2)
+    assert may_leave_parameters_unused(no_ctc, model) and may_leave_parameters_unused(random_only, model)
