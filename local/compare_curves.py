@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Compare learning curves of several training runs: which change bought what (issue 8).
+"""Compare learning curves of several training runs: which change bought what.
 
 Usage (from egs/librispeech/todm):
     ./local/compare_curves.py --run "before=exp-old" --run "new text=exp-probe-a" --run "default=exp" \

@@ -331,7 +331,7 @@ def test_torchaudio_cross_check():
         import torchaudio.functional as F
     except ImportError as e:
         print(f"torchaudio cross-check skipped: {e}")
-        pytest.skip(f"torchaudio is not installed ({e}); it is optional (DESIGN.md section 4)")
+        pytest.skip(f"torchaudio is not installed ({e}); it is optional")
     logits, symbols = _problem(seed=15, B=3, T=6, S=4, dtype=torch.float32)
     S_lens, T_lens = [4, 2, 3], [6, 5, 4]
     ours = rnnt_loss(logits, symbols, 0, boundary=_boundary(S_lens, T_lens), reduction="none")

@@ -137,6 +137,45 @@ def test_resume_is_bit_identical(tiny_data, tmp_path):
     assert a["progress"]["train_cpu_seconds"] > 0 and b["progress"]["train_cpu_seconds"] > 0
 
 
+def test_rerun_of_a_finished_training_is_a_no_op_and_resume_follows_recorded_steps(tiny_data, tmp_path):
+    exp = tmp_path / "exp"
+    train_script.run(0, 1, make_params(tiny_data, exp, "--max-steps", "2"))
+    before = {p.name: p.read_bytes() for p in exp.glob("*.pt")}
+    train_script.run(0, 1, make_params(tiny_data, exp, "--max-steps", "2"))  # finished: nothing trained
+    assert {p.name: p.read_bytes() for p in exp.glob("*.pt")} == before
+
+
+def test_resume_picks_the_most_recorded_steps_not_the_newest_mtime(tmp_path):
+    from todm.train.checkpoint import FORMAT
+
+    def fake(name: str, steps: int, mtime: float) -> None:
+        torch.save({"todm_format": FORMAT, "progress": {"batch_idx_train": steps}}, tmp_path / name)
+        os.utime(tmp_path / name, (mtime, mtime))
+
+    fake("checkpoint-8.pt", 8, 300)
+    fake("checkpoint-64.pt", 64, 100)  # copied first: the oldest mtime
+    fake("epoch-7.pt", 63, 200)
+    assert train_script.newest_checkpoint(tmp_path).name == "checkpoint-64.pt"
+    fake("epoch-8.pt", 70, 50)
+    assert train_script.newest_checkpoint(tmp_path).name == "epoch-8.pt"
+
+
+@pytest.mark.parametrize("word, value", [("yes", True), ("1", True), ("T", True), ("no", False), ("0", False)])
+def test_str2bool_takes_icefall_spellings(word, value):
+    from todm.cli import str2bool
+
+    assert str2bool(word) is value
+
+
+def test_str2bool_rejects_other_words():
+    import argparse
+
+    from todm.cli import str2bool
+
+    with pytest.raises(argparse.ArgumentTypeError, match="maybe"):
+        str2bool("maybe")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("localhost", 0))
@@ -199,7 +238,7 @@ def _train_fixed_batch(tiny_data, tmp_path, batch, use_ctc: bool, steps: int) ->
 
 
 def test_ctc_helper_trains_as_fast_and_leaves_the_exported_model_alone(tiny_data, tmp_path):
-    """Issue 8's proof: the CTC head is a training-only helper."""
+    """The CTC head is a training-only helper."""
     batch = fixed_batch(tiny_data, 12)
     with_ctc, losses_ctc = _train_fixed_batch(tiny_data, tmp_path / "ctc", batch, True, 40)
     _, losses_plain = _train_fixed_batch(tiny_data, tmp_path / "plain", batch, False, 40)

@@ -37,7 +37,10 @@ def run_main(main: Callable[[], None]) -> None:
 
 
 def str2bool(value: str) -> bool:
-    """argparse type for icefall-style `--flag true|false` options."""
-    if value.lower() not in ("true", "false"):
-        raise argparse.ArgumentTypeError(f"expected true or false, got '{value}'")
-    return value.lower() == "true"
+    """argparse type for boolean options, with icefall's str2bool spellings (yes/no, true/false, t/f, y/n, 1/0)."""
+    word = value.lower()
+    if word in ("yes", "true", "t", "y", "1"):
+        return True
+    if word in ("no", "false", "f", "n", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected a boolean (true/false, yes/no, 1/0), got '{value}'")

@@ -1,6 +1,6 @@
 """Named supernet configurations.
 
-cpu_small: the default for the embedded espeak-ng corpus on a 2-core CPU (DESIGN.md section 6: the largest
+cpu_small: the default for the embedded espeak-ng corpus on a 2-core CPU (the largest
   subnet must stay small enough to leave the blank-only phase within minutes of training).
 cpu_medium: the first, wider CPU design (d_model 192, 8 layers); it stayed in the blank-only phase for the
   first ~700 updates (~12 min) on the embedded corpus, so it is no longer the default.

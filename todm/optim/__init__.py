@@ -51,7 +51,7 @@ def make_optimizer(
       name: "scaled_adam" (TODM's choice) or "adam" (the ablation: torch.optim.Adam).
       lr: base learning rate. Default 0.045 for ScaledAdam (icefall zipformer). For Adam the update is not
         relative to parameter size, so the lr is absolute: default 2e-3, the near-constant lr that trained
-        the CPU prototypes of DESIGN.md Sec. 6; with Eden the effective lr then decays from there.
+        the CPU prototypes this recipe started from; with Eden the effective lr then decays from there.
       clipping_scale: ScaledAdam's adaptive clipping (ignored by Adam: clip in the trainer with
         torch.nn.utils.clip_grad_norm_ if wanted).
       betas: (beta1, beta2) for either optimizer; icefall's (0.9, 0.98).

@@ -48,7 +48,7 @@ _current: RnntBackend | None = None
 
 
 def install_hint() -> str:
-    """How to build fast_rnnt offline (DESIGN.md section 4, as tools/install.sh does it)."""
+    """How to build fast_rnnt offline (as tools/install.sh does it)."""
     include = sysconfig.get_paths()["include"]
     return (
         "Install fast_rnnt offline with tools/install.sh (it builds fast-rnnt 1.3 from its PyPI sdist), "

@@ -43,7 +43,7 @@ class Progress:
     cur_epoch: int = 1
     cur_batch_idx: int = 0  # batches done in the current epoch
     train_seconds: float = 0.0  # wall time spent training, summed over resumed runs
-    # Training cost (issue 7: supernet vs one-by-one baselines), summed over ranks and resumed runs: CPU time
+    # Training cost (supernet vs one-by-one baselines), summed over ranks and resumed runs: CPU time
     # of the training processes, and encoder forward multiply-adds of every trained subnet on every
     # utterance (todm.model.cost.macs, the deployed-graph count).
     train_cpu_seconds: float = 0.0
@@ -224,6 +224,9 @@ class Trainer:
     # ---- the loop ------------------------------------------------------------------------------------
     def train(self, train_loader, hours_per_epoch: float) -> None:
         p = self.params
+        if self.should_stop():  # a re-run of a finished training is a no-op
+            logging.info("training already finished at batch %d", self.progress.batch_idx_train)
+            return
         start = time.time()
         seconds_before = self.progress.train_seconds
         for epoch in range(self.progress.cur_epoch, p.num_epochs + 1):

@@ -42,7 +42,7 @@ def step_subnets(
     passes as a sandwich step; the biggest of them is the teacher. fixed_subnet: one-by-one baseline
     training of that architecture only (with the dropout its size gets in the
     supernet). adaptive=False: every subnet uses dropout_max (fixed dropout). largest_only_steps: a sandwich
-    run trains only the largest subnet for its first steps (issue 8: the blank-only phase ends after a number
+    run trains only the largest subnet for its first steps (the blank-only phase ends after a number
     of updates, and a largest-only step costs 0.44x a sandwich step on CPU, so it ends sooner in wall time).
     """
     big, small = num_params(cfg, largest(cfg)), num_params(cfg, smallest(cfg))

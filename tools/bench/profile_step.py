@@ -7,7 +7,8 @@ Usage:
         --bpe-model egs/librispeech/todm/data/lang_bpe_500/bpe.model   # real batches (adds data loading)
     python tools/bench/profile_step.py --step 1000          # a largest-only warm-up step instead
 
-The training settings are train.py's own parser fed run.sh's default arguments, so nothing is copied. Each
+The training settings are train.py's own parser fed run.sh's default arguments (read from run.sh, as
+tools/bench/train_step.py does), so nothing is copied. Each
 rank runs `--steps` sandwich steps of the configuration (after warm-up steps) with every phase timed on the
 host clock; phases nest (the pruned-loss wrapper excludes its inner phases), so the shares add up to the
 step. Backward is one phase: autograd runs the phases' backward functions interleaved, and DDP's gradient
@@ -34,10 +35,9 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch.utils.flop_counter import FlopCounterMode
+from train_step import PER_PROCESS_SECONDS, recipe_args, synthetic_batches
 
 REPO = Path(__file__).resolve().parents[2]
-# run.sh's default profile: 2 DDP processes x 20 s batches, cpu_small, its recipe arguments.
-RECIPE_ARGS = ["--largest-only-batches", "1500", "--lr-epochs", "10", "--max-duration", "20"]
 
 
 def load_train_script(tree: Path):
@@ -152,23 +152,6 @@ def instrument(trainer, clock: PhaseClock) -> None:
     wrap(loop, "update_averaged_model", clock, "model averaging (every 100 steps)")
 
 
-def synthetic_batches(count: int, seconds: float, vocab: int, rank: int):
-    """Batches shaped like the embedded corpus's: ~3.3 s utterances, ~7 BPE tokens per second."""
-    from todm.train.objective import Batch
-
-    g = torch.Generator().manual_seed(1000 + rank)
-    batches = []
-    for _ in range(count):
-        n = max(1, round(seconds / 3.3))
-        lens = torch.randint(290, 340, (n,), generator=g).sort(descending=True).values
-        tokens = torch.randint(16, 26, (n,), generator=g)
-        targets = torch.randint(1, vocab, (n, int(tokens.max())), generator=g)
-        for i, t in enumerate(tokens.tolist()):
-            targets[i, t:] = 0
-        batches.append(Batch(torch.randn(n, int(lens[0]), 80, generator=g), lens, targets, tokens))
-    return batches
-
-
 def peak_gflops() -> float:
     """fp32 GFLOP/s of a 2048^3 matmul at the current thread count (median of 5)."""
     a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
@@ -183,9 +166,8 @@ def peak_gflops() -> float:
 
 def worker(rank: int, world_size: int, args, queue) -> None:
     train_script = load_train_script(REPO)
-    params = train_script.get_parser().parse_args(
-        [*RECIPE_ARGS, "--exp-dir", "/tmp/todm-profile", "--tensorboard", "false", "--model-config", args.preset]
-    )
+    extra = ["--exp-dir", "/tmp/todm-profile", "--tensorboard", "false", "--model-config", args.preset]
+    params = train_script.get_parser().parse_args(recipe_args(REPO) + PER_PROCESS_SECONDS + extra)
     params.fixed_subnet = None
     if world_size > 1:
         os.environ.update(MASTER_ADDR="localhost", MASTER_PORT=str(args.port))
@@ -194,6 +176,7 @@ def worker(rank: int, world_size: int, args, queue) -> None:
     torch.manual_seed(0)
     from todm.model import Transducer, get_preset
     from todm.train.loop import Trainer
+    from todm.train.objective import Batch
 
     sp, data_seconds, loader_iter = None, [], None
     if args.manifest_dir:
@@ -207,7 +190,7 @@ def worker(rank: int, world_size: int, args, queue) -> None:
     cfg = get_preset(args.preset, vocab_size=sp.get_piece_size() if sp else 500)
     trainer = Trainer(params, Transducer(cfg), sp, rank, world_size)
     trainer.progress.batch_idx_train = args.step - 1
-    fixed = synthetic_batches(args.steps + args.warmup + 1, params.max_duration, cfg.vocab_size, rank)
+    fixed = synthetic_batches(args.steps + args.warmup + 1, params.max_duration, cfg.vocab_size, rank, Batch)
 
     def next_batch(i: int):
         if loader_iter is None:

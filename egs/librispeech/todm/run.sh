@@ -142,7 +142,7 @@ case $profile in
   tiny) default_model=tiny; default_steps=150; default_world_size=1; recipe_args="" ;;
   # The embedded corpus's epochs are short (~320 steps): Eden's epoch decay set for LibriSpeech epochs
   # (--lr-epochs 3.5) would halve the lr within minutes. The largest subnet alone leaves the blank-only phase
-  # after ~900 steps at 2.3x the speed of sandwich steps (RESULTS.md, issue 8), so the sandwich starts later.
+  # after ~900 steps at 2.3x the speed of sandwich steps (measured in earlier runs), so the sandwich starts later.
   # On 2 cores, 2 DDP processes x 1 thread made 7-13% more updates per second than 1 process x 2 threads.
   # A fixed number of optimizer steps, so that every machine trains the same model (README gives the wall
   # time measured here); torch.compile fuses the KD loss (docs/training-speed.md).
@@ -179,7 +179,7 @@ subnets() { echo largest smallest; ls $exp_dir/search/subnet-*.json 2>/dev/null 
 ckpt_args() {  # [dir]
   # icefall's averaged model between the newest checkpoint and the 4th before it (its model_avg difference:
   # ~1,500 steps at --save-every-n 500). On dev-clean/dev-other of the 80-minute run that gave the largest subnet
-  # 14.5/49.2% greedy WER vs 15.1/51.3% for --avg 2 and 19.6/58.5% for the raw weights (RESULTS.md, issue 8).
+  # 14.5/49.2% greedy WER vs 15.1/51.3% for --avg 2 and 19.6/58.5% for the raw weights (measured in earlier runs).
   # The newest checkpoint of a time-limited run may sit in the same --average-period as the one before it
   # (9096 after 9000), so averaging needs at least two saves back; with fewer checkpoints, the raw weights.
   local dir=${1:-$exp_dir} count avg=1 averaged=false
