@@ -46,8 +46,12 @@ def reference_step(model: Transducer, batch: Batch, members, s: LossSettings) ->
         if teacher_logits is None:
             teacher_logits, teacher_ranges = rnnt.logits.detach(), rnnt.ranges
         else:
-            lo = alpha_divergence(rnnt.logits, teacher_logits, s.alpha_min, iw_clip=s.iw_clip, reduction="none")
-            hi = alpha_divergence(rnnt.logits, teacher_logits, s.alpha_max, iw_clip=s.iw_clip, reduction="none")
+            lo = alpha_divergence(
+                rnnt.logits, teacher_logits, s.alpha_min, iw_clip=s.iw_clip, reduction="none"
+            )
+            hi = alpha_divergence(
+                rnnt.logits, teacher_logits, s.alpha_max, iw_clip=s.iw_clip, reduction="none"
+            )
             frames = torch.arange(enc.size(1)).view(1, -1, 1) < lens.view(-1, 1, 1)
             inside = frames & (teacher_ranges <= batch.target_lens.view(-1, 1, 1))
             kd = torch.where(inside, torch.where(lo > hi, lo, hi), torch.zeros_like(lo)).sum()

@@ -160,7 +160,9 @@ def test_resume_picks_the_most_recorded_steps_not_the_newest_mtime(tmp_path):
     assert train_script.newest_checkpoint(tmp_path).name == "epoch-8.pt"
 
 
-@pytest.mark.parametrize("word, value", [("yes", True), ("1", True), ("T", True), ("no", False), ("0", False)])
+@pytest.mark.parametrize(
+    "word, value", [("yes", True), ("1", True), ("T", True), ("no", False), ("0", False)]
+)
 def test_str2bool_takes_icefall_spellings(word, value):
     from todm.cli import str2bool
 

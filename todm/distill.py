@@ -165,7 +165,9 @@ def alpha_divergence(
     """
     _check(student_logits, teacher_logits, iw_clip)
     log_q = torch.log_softmax(_promote(student_logits), dim=-1)
-    div, rho = _divergence_and_weights(log_q.detach(), teacher_log_probs(teacher_logits), float(alpha), iw_clip)
+    div, rho = _divergence_and_weights(
+        log_q.detach(), teacher_log_probs(teacher_logits), float(alpha), iw_clip
+    )
     return _reduce(_with_gradient(div, rho, log_q), mask, reduction)
 
 

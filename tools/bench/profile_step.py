@@ -107,9 +107,8 @@ def wrap(owner, attr: str, clock: PhaseClock, name) -> None:
 
 def instrument(trainer, clock: PhaseClock) -> None:
     """Time the phases of Trainer.train_step by wrapping the functions it calls (nothing else changes)."""
-    import todm.rnnt.transducer_loss as transducer_loss
-    import todm.train.loop as loop
-    import todm.train.objective as objective
+    from todm.rnnt import transducer_loss
+    from todm.train import loop, objective
 
     model = trainer.model
     members: list = []
@@ -228,16 +227,16 @@ def worker(rank: int, world_size: int, args, queue) -> None:
     peak = peak_gflops()
     if rank == 0:
         queue.put(
-            dict(
-                seconds={k: v / args.steps for k, v in clock.seconds.items()},
-                flops=counted_flops,
-                step=statistics.median(step_times),
-                mean_step=statistics.mean(step_times),
-                data=statistics.mean(data_seconds) if data_seconds else None,
-                allreduce=statistics.median(allreduce) if allreduce else None,
-                grad_mb=grad_numel * 4 / 2**20,
-                peak=peak,
-            )
+            {
+                "seconds": {k: v / args.steps for k, v in clock.seconds.items()},
+                "flops": counted_flops,
+                "step": statistics.median(step_times),
+                "mean_step": statistics.mean(step_times),
+                "data": statistics.mean(data_seconds) if data_seconds else None,
+                "allreduce": statistics.median(allreduce) if allreduce else None,
+                "grad_mb": grad_numel * 4 / 2**20,
+                "peak": peak,
+            }
         )
     if world_size > 1:
         dist.destroy_process_group()
@@ -263,7 +262,9 @@ def print_table(result: dict, args) -> None:
     for name, s, f, in_step in rows:
         rate = f / s / 1e9 if s > 0 and f > 0 else 0.0
         share = f"{100 * s / total:.1f}%" if in_step else "(before the step)"
-        cells = (f"{f / 1e9:.2f}", f"{rate:.1f}", f"{100 * rate / result['peak']:.0f}%") if f else ("", "", "")
+        cells = (
+            (f"{f / 1e9:.2f}", f"{rate:.1f}", f"{100 * rate / result['peak']:.0f}%") if f else ("", "", "")
+        )
         print(f"| {name} | {1000 * s:.1f} | {share} | {' | '.join(cells)} |")
     all_flops = sum(flops.values())
     print(
@@ -278,7 +279,9 @@ def print_table(result: dict, args) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--preset", default="cpu_small")
     parser.add_argument("--world-size", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")

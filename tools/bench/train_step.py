@@ -75,7 +75,9 @@ def worker_rank(rank: int, world_size: int, args, queue) -> None:
 
     if not Path(todm.__file__).resolve().is_relative_to(Path(args.tree).resolve()):
         raise RuntimeError(f"imported {todm.__file__}, expected the tree {args.tree}")
-    spec = importlib.util.spec_from_file_location("bench_train", Path(args.tree) / "egs/librispeech/todm/train.py")
+    spec = importlib.util.spec_from_file_location(
+        "bench_train", Path(args.tree) / "egs/librispeech/todm/train.py"
+    )
     train_script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(train_script)
     extra = ["--model-config", args.preset, "--exp-dir", args.exp_dir, "--tensorboard", "false"]
@@ -129,7 +131,7 @@ def measure(tree: Path, phase: str, args) -> dict:
             "--steps", str(args.steps), "--preset", args.preset, "--world-size", str(args.world_size),
             "--port", str(args.port), "--exp-dir", exp_dir,
         ]  # fmt: skip
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         raise RuntimeError(f"benchmark of {tree} ({phase}) failed:\n{proc.stderr[-3000:]}")
@@ -140,17 +142,23 @@ def export_tree(ref: str, into: Path) -> Path:
     """A directory holding `ref`: itself when it is one, else the commit exported with git archive."""
     if Path(ref).is_dir():
         return Path(ref).resolve()
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", ref], capture_output=True)
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", ref], capture_output=True, check=False)
     if archive.returncode != 0:
-        sys.exit(f"--compare {ref}: not a directory nor a commit of {REPO} ({archive.stderr.decode().strip()})")
+        sys.exit(
+            f"--compare {ref}: not a directory nor a commit of {REPO} ({archive.stderr.decode().strip()})"
+        )
     into.mkdir(parents=True)
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
     return into
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--compare", default="", help="a git commit/ref or a directory to measure beside this tree")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--compare", default="", help="a git commit/ref or a directory to measure beside this tree"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="measurements per tree and phase (median)")
     parser.add_argument("--steps", type=int, default=20, help="timed steps per measurement")
     parser.add_argument("--tiny", action="store_true", help="tiny preset, 1 process, 2 steps: a smoke run")
@@ -201,7 +209,9 @@ def print_table(results: dict, trees: dict, args) -> None:
     if len(trees) == 2:
         ref, new = list(trees)
         for phase in PHASES:
-            print(f"\n{phase}: this tree makes {median[new, phase] / median[ref, phase]:.2f}x the steps/s of {ref}")
+            print(
+                f"\n{phase}: this tree makes {median[new, phase] / median[ref, phase]:.2f}x the steps/s of {ref}"
+            )
 
 
 if __name__ == "__main__":

@@ -156,11 +156,19 @@ def newest_checkpoint(exp_dir: Path) -> Path | None:
 
     Steps grow with K in checkpoint-K.pt and with N in epoch-N.pt, so only the last of each is read."""
     candidates = find_checkpoints(exp_dir)[:1]
-    epochs = [(int(m.group(1)), p) for p in exp_dir.glob("epoch-*.pt") if (m := re.fullmatch(r"epoch-(\d+)\.pt", p.name))]
+    epochs = [
+        (int(m.group(1)), p)
+        for p in exp_dir.glob("epoch-*.pt")
+        if (m := re.fullmatch(r"epoch-(\d+)\.pt", p.name))
+    ]
     if epochs:
         candidates.append(max(epochs)[1])
     steps = {path: read_checkpoint(path)["progress"]["batch_idx_train"] for path in candidates}
-    return max(candidates, key=lambda path: (steps[path], path.name.startswith("checkpoint"))) if candidates else None
+    return (
+        max(candidates, key=lambda path: (steps[path], path.name.startswith("checkpoint")))
+        if candidates
+        else None
+    )
 
 
 def run(rank: int, world_size: int, params) -> None:
