@@ -142,7 +142,7 @@ case $profile in
   tiny) default_model=tiny; default_steps=150; default_world_size=1; recipe_args="" ;;
   # The embedded corpus's epochs are short (~320 steps): Eden's epoch decay set for LibriSpeech epochs
   # (--lr-epochs 3.5) would halve the lr within minutes. The largest subnet alone leaves the blank-only phase
-  # after ~900 steps at 2.3x the speed of sandwich steps (measured in earlier runs), so the sandwich starts later.
+  # after ~900 steps at 2.3x the speed of sandwich steps (see earlier results), so the sandwich starts later.
   # On 2 cores, 2 DDP processes x 1 thread made 7-13% more updates per second than 1 process x 2 threads.
   # A fixed number of optimizer steps, so that every machine trains the same model (README gives the wall
   # time measured here); torch.compile fuses the KD loss (docs/training-speed.md).
