@@ -24,7 +24,6 @@ import argparse
 import collections
 import contextlib
 import functools
-import importlib.util
 import os
 import statistics
 import sys
@@ -33,18 +32,10 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 from torch.utils.flop_counter import FlopCounterMode
-from train_step import PER_PROCESS_SECONDS, recipe_args, synthetic_batches
+from train_step import PER_PROCESS_SECONDS, load_train_script, recipe_args, run_ranks, synthetic_batches
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def load_train_script(tree: Path):
-    spec = importlib.util.spec_from_file_location("todm_train_script", tree / "egs/librispeech/todm/train.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 class PhaseClock:
@@ -294,13 +285,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.manifest_dir and not args.bpe_model:
         sys.exit("--manifest-dir needs --bpe-model")
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    if args.world_size > 1:
-        mp.spawn(worker, args=(args.world_size, args, queue), nprocs=args.world_size, join=True)
-    else:
-        worker(0, 1, args, queue)
-    print_table(queue.get(), args)
+    print_table(run_ranks(worker, args.world_size, args), args)
 
 
 if __name__ == "__main__":

@@ -63,8 +63,6 @@ def recipe_args(tree: Path) -> list[str]:
 
 def worker_rank(rank: int, world_size: int, args, queue) -> None:
     """One DDP rank of a measurement: build the tree's Trainer, time --steps steps."""
-    import importlib.util
-
     import torch
     import torch.distributed as dist
 
@@ -75,11 +73,7 @@ def worker_rank(rank: int, world_size: int, args, queue) -> None:
 
     if not Path(todm.__file__).resolve().is_relative_to(Path(args.tree).resolve()):
         raise RuntimeError(f"imported {todm.__file__}, expected the tree {args.tree}")
-    spec = importlib.util.spec_from_file_location(
-        "bench_train", Path(args.tree) / "egs/librispeech/todm/train.py"
-    )
-    train_script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train_script)
+    train_script = load_train_script(Path(args.tree))
     extra = ["--model-config", args.preset, "--exp-dir", args.exp_dir, "--tensorboard", "false"]
     params = train_script.get_parser().parse_args(recipe_args(Path(args.tree)) + PER_PROCESS_SECONDS + extra)
     params.fixed_subnet = None
@@ -111,16 +105,30 @@ def worker_rank(rank: int, world_size: int, args, queue) -> None:
         dist.destroy_process_group()
 
 
-def worker(args) -> None:
+def load_train_script(tree: Path):
+    """The recipe's train.py of `tree` as a module (its get_parser builds the settings)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_train", tree / "egs/librispeech/todm/train.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_ranks(fn, world_size: int, args) -> dict:
+    """Run fn(rank, world_size, args, queue) on every rank (spawned when more than one); rank 0's report."""
     import torch.multiprocessing as mp
 
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    if args.world_size > 1:
-        mp.spawn(worker_rank, args=(args.world_size, args, queue), nprocs=args.world_size, join=True)
+    queue = mp.get_context("spawn").Queue()
+    if world_size > 1:
+        mp.spawn(fn, args=(world_size, args, queue), nprocs=world_size, join=True)
     else:
-        worker_rank(0, 1, args, queue)
-    print("RESULT " + json.dumps(queue.get()))
+        fn(0, 1, args, queue)
+    return queue.get()
+
+
+def worker(args) -> None:
+    print("RESULT " + json.dumps(run_ranks(worker_rank, args.world_size, args)))
 
 
 def measure(tree: Path, phase: str, args) -> dict:
