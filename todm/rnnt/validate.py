@@ -2,12 +2,15 @@
 
 They run every training step, so each builds boolean "bad" flags on the tensors' device and reads
 them back in a single host sync (:func:`raise_first`); the slow path that formats details only
-runs once a check has failed.
+runs once a check has failed. On a GPU each such sync stalls the step, so a trainer may run some steps
+inside :func:`value_checks` (False): shape and type checks stay, the value checks are skipped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor
@@ -19,9 +22,22 @@ REDUCTIONS = ("none", "mean", "sum")
 Check = tuple[Tensor, Callable[[], str]]
 
 
+_VALUE_CHECKS = contextvars.ContextVar("todm_rnnt_value_checks", default=True)
+
+
+@contextlib.contextmanager
+def value_checks(enabled: bool) -> Iterator[None]:
+    """Within this block, :func:`raise_first` checks values (one host sync) only if `enabled`."""
+    token = _VALUE_CHECKS.set(enabled)
+    try:
+        yield
+    finally:
+        _VALUE_CHECKS.reset(token)
+
+
 def raise_first(checks: list[Check]) -> None:
     """Raise ValueError for the first failed check, syncing with the device once."""
-    if not checks:
+    if not checks or not _VALUE_CHECKS.get():
         return
     device = checks[0][0].device
     failed = torch.stack([flag.reshape(()).to(device) for flag, _ in checks]).tolist()

@@ -14,19 +14,38 @@ from todm.model import encoder_frames
 from todm.train.objective import Batch
 
 
+def cut_manifest(fbank_dir: str | Path, part: str) -> Path:
+    """The cut manifest of `part` (icefall's file name), which must exist."""
+    path = cuts_path(fbank_dir, part)
+    if not path.is_file():
+        raise UserError(
+            f"{path}: missing cut manifest (run run.sh stages 1-2, or link an icefall data/fbank)"
+        )
+    return path
+
+
 def load_cuts(fbank_dir: str | Path, parts: list[str]):
-    """Concatenate the cut manifests of `parts` (icefall file names)."""
+    """The cuts of `parts` (icefall file names) in memory, concatenated: for dev and test sets."""
     from lhotse import CutSet, combine
 
-    sets = []
-    for part in parts:
-        path = cuts_path(fbank_dir, part)
-        if not path.is_file():
-            raise UserError(
-                f"{path}: missing cut manifest (run run.sh stages 1-2, or link an icefall data/fbank)"
-            )
-        sets.append(CutSet.from_file(path))
+    sets = [CutSet.from_file(cut_manifest(fbank_dir, part)) for part in parts]
     return sets[0] if len(sets) == 1 else combine(sets)
+
+
+def load_training_cuts(fbank_dir: str | Path, parts: list[str], seed: int = 42):
+    """The training cuts of `parts`, read lazily (a 960 h manifest never sits in memory at once).
+
+    Several parts are interleaved at random in proportion to their sizes (lhotse's `CutSet.mux`, as icefall's
+    multi-corpus recipes do), so that the sampler's shuffle buffer sees every part from the start instead of
+    one part after the other. Every rank passes the same seed and so sees the same stream."""
+    from lhotse import CutSet, load_manifest_lazy
+
+    if not parts:
+        raise UserError("--train-parts: no training part given")
+    sets = [load_manifest_lazy(cut_manifest(fbank_dir, part)) for part in parts]
+    if len(sets) == 1:
+        return sets[0]
+    return CutSet.mux(*sets, weights=[len(cuts) for cuts in sets], seed=seed)
 
 
 def filter_cuts(cuts, sp, min_duration: float = 0.5, max_duration: float = 20.0):

@@ -19,8 +19,10 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+from todm.errors import UserError
 from todm.model import SubnetConfig, Transducer, macs
 from todm.optim import DEFAULT_LR, Eden, make_optimizer
+from todm.rnnt.validate import value_checks
 from todm.train.checkpoint import (
     check_architecture,
     load_model_state,
@@ -52,19 +54,22 @@ class Progress:
 
 @dataclass
 class KindStats:
-    """Loss sums per subnet kind since the last log line, normalised per frame when logged."""
+    """Loss sums per subnet kind since the last log line, normalised per frame when logged.
+
+    The sums may be tensors on the training device: they are read back only in `per_frame`, at log time, so
+    a GPU step does not wait for its losses to reach the host."""
 
     sums: dict = field(default_factory=dict)
 
-    def add(self, kind: str, frames: int, **losses: float) -> None:
+    def add(self, kind: str, frames: int | torch.Tensor, **losses: float | torch.Tensor) -> None:
         entry = self.sums.setdefault(kind, {"frames": 0})
-        entry["frames"] += frames
+        entry["frames"] = entry["frames"] + frames
         for name, value in losses.items():
             entry[name] = entry.get(name, 0.0) + value
 
     def per_frame(self) -> dict[str, dict[str, float]]:
         return {
-            kind: {k: v / max(1, e["frames"]) for k, v in e.items() if k != "frames"}
+            kind: {k: float(v) / max(1.0, float(e["frames"])) for k, v in e.items() if k != "frames"}
             for kind, e in self.sums.items()
         }
 
@@ -75,12 +80,11 @@ class Trainer:
     def __init__(self, params, model: Transducer, sp, rank: int = 0, world_size: int = 1) -> None:
         self.params, self.sp, self.rank, self.world_size = params, sp, rank, world_size
         self.exp_dir = Path(params.exp_dir)
-        # fp32 on CPU; on GPU one device per rank, with autocast + GradScaler under --use-fp16.
-        self.device = torch.device("cpu")
-        if torch.cuda.is_available():
-            self.device = torch.device("cuda", rank % torch.cuda.device_count())
-        self.use_fp16 = params.use_fp16 and self.device.type == "cuda"
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_fp16)
+        # fp32 on CPU; on GPU one device per rank, with autocast under --use-bf16 or --use-fp16 (the latter
+        # with a GradScaler: fp16 gradients underflow, bf16 ones have fp32's range).
+        self.device = training_device(rank)
+        self.amp_dtype = autocast_dtype(params.use_fp16, params.use_bf16, self.device)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.model_avg = copy.deepcopy(model).to(torch.float64) if rank == 0 else None
         self.model = model.to(self.device)
         self.optimizer = make_optimizer(
@@ -135,7 +139,9 @@ class Trainer:
     def sync_costs(self) -> None:
         """Add the CPU seconds and encoder MACs since the last call, summed over ranks, to progress."""
         now = time.process_time()
-        local = torch.tensor([now - self._cpu_mark, float(self._macs_since_sync)], dtype=torch.float64)
+        local = torch.tensor(
+            [now - self._cpu_mark, float(self._macs_since_sync)], dtype=torch.float64, device=self.device
+        )
         self._cpu_mark, self._macs_since_sync = now, 0
         if self.world_size > 1:
             dist.all_reduce(local)
@@ -206,19 +212,25 @@ class Trainer:
         self._macs_since_sync += sum(macs(cfg, m.subnet, n) for m in members for n in frames)
         self.optimizer.zero_grad(set_to_none=True)
         batch = batch.to(self.device)
-        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_fp16):
+        # The losses' input value checks read flags back from the device: every step on the CPU (free),
+        # every log interval on a GPU (each read stalls the step).
+        check_values = self.device.type == "cpu" or step % p.log_interval == 1
+        with (
+            value_checks(check_values),
+            torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None),
+        ):
             out = self.objective(batch, members, settings)
         # DDP averages gradients over ranks; scale so they equal the sum over the global batch.
         self.scaler.scale(out.total * self.world_size).backward()
-        if stats is not None:
+        if stats is not None:  # device tensors: read back at log time only
             for member, losses in zip(members, out.members):
                 stats.add(
                     member.kind,
                     losses.num_frames,
-                    simple=float(losses.simple),
-                    pruned=float(losses.pruned),
-                    ctc=float(losses.ctc),
-                    kd=float(losses.kd),
+                    simple=losses.simple,
+                    pruned=losses.pruned,
+                    ctc=losses.ctc,
+                    kd=losses.kd,
                 )
 
     # ---- the loop ------------------------------------------------------------------------------------
@@ -245,7 +257,7 @@ class Trainer:
                     done = ((epoch - 1) * hours_per_epoch + hours_done) / (p.num_epochs * hours_per_epoch)
                     self.log(stats, epoch, done)
                     stats = KindStats()
-                stop = self.should_stop()
+                stop = self.should_stop(check_clock=step % p.log_interval == 0)
                 if stop or step % p.save_every_n == 0:
                     self.save(self.exp_dir / f"checkpoint-{step}.pt", train_loader.sampler)
                     if self.rank == 0:
@@ -263,13 +275,19 @@ class Trainer:
                 self.progress.train_seconds / 60,
             )
 
-    def should_stop(self) -> bool:
+    def should_stop(self, check_clock: bool = True) -> bool:
+        """Whether the step or time limit is reached. The step limit is the same on every rank; the time
+        limit is each rank's own clock, so with several ranks it is agreed on by an all-reduce (on the
+        training device: NCCL takes no CPU tensors), only when `check_clock` (every log interval), not at
+        every step: each such check waits for the device."""
         p = self.params
         if p.max_steps > 0 and self.progress.batch_idx_train >= p.max_steps:
             return True
-        stop = p.max_train_minutes > 0 and self.progress.train_seconds >= 60 * p.max_train_minutes
+        if p.max_train_minutes <= 0 or not check_clock:
+            return False
+        stop = self.progress.train_seconds >= 60 * p.max_train_minutes
         if self.world_size > 1:  # every rank must agree, or the others hang in the next all-reduce
-            flag = torch.tensor([int(stop)])
+            flag = torch.tensor([int(stop)], device=self.device)
             dist.all_reduce(flag, op=dist.ReduceOp.MAX)
             stop = bool(flag.item())
         return stop
@@ -338,11 +356,37 @@ def may_leave_parameters_unused(params, model: Transducer) -> bool:
     return params.fixed_subnet is not None or not params.sandwich or ctc_unused
 
 
+def autocast_dtype(use_fp16: bool, use_bf16: bool, device: torch.device) -> torch.dtype | None:
+    """The mixed-precision dtype of a training step, None for fp32 (always on the CPU)."""
+    if use_fp16 and use_bf16:
+        raise UserError("--use-fp16 and --use-bf16: choose one")
+    if device.type != "cuda":
+        return None
+    if use_bf16:
+        return torch.bfloat16
+    return torch.float16 if use_fp16 else None
+
+
+def training_device(rank: int) -> torch.device:
+    """The CPU, or this process's GPU: LOCAL_RANK under torchrun (several nodes), else the rank."""
+    if not torch.cuda.is_available():
+        return torch.device("cpu")
+    local_rank = int(os.environ.get("LOCAL_RANK", rank))
+    return torch.device("cuda", local_rank % torch.cuda.device_count())
+
+
+def process_group_backend() -> str:
+    """gloo on CPU; on GPU nccl for CUDA tensors with gloo beside it for any CPU tensor (lhotse's samplers
+    and user code may all-reduce on the CPU)."""
+    return "cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo"
+
+
 def init_distributed(rank: int, world_size: int, master_port: int) -> None:
-    """gloo on CPU, nccl on GPU; works for --world-size spawning and for torchrun alike."""
+    """One process group for --world-size spawning and for torchrun alike."""
     if world_size <= 1 or dist.is_initialized():
         return
     os.environ.setdefault("MASTER_ADDR", "localhost")
     os.environ.setdefault("MASTER_PORT", str(master_port))
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
-    dist.init_process_group(backend, rank=rank, world_size=world_size)
+    if torch.cuda.is_available():
+        torch.cuda.set_device(training_device(rank))
+    dist.init_process_group(process_group_backend(), rank=rank, world_size=world_size)

@@ -68,7 +68,7 @@ class SubnetLosses:
     pruned: Tensor
     ctc: Tensor
     kd: Tensor
-    num_frames: int
+    num_frames: Tensor  # scalar, on the training device (read back at log time)
     teacher: TeacherOutput
 
 
@@ -172,7 +172,7 @@ class StepObjective(nn.Module):
             pruned=rnnt.pruned_loss.detach(),
             ctc=ctc.detach(),
             kd=kd.detach(),
-            num_frames=int(encoder_lens.sum()),
+            num_frames=encoder_lens.sum(),
             teacher=TeacherOutput(rnnt.logits.detach(), rnnt.ranges),
         )
 

@@ -35,16 +35,22 @@ PER_PROCESS_SECONDS = ["--max-duration", "20"]  # run.sh's 40 s per step over it
 PHASES = {"largest-only": 100, "sandwich": 3000}  # the step each phase is measured at
 
 
-def synthetic_batches(count: int, seconds: float, vocab: int, rank: int, Batch):
-    """Batches shaped like the embedded corpus's: ~3.3 s utterances, ~7 BPE tokens per second."""
+def synthetic_batches(
+    count: int, seconds: float, vocab: int, rank: int, Batch, utterance_seconds: float = 3.3
+) -> list:
+    """Batches shaped like the embedded corpus's: ~3.3 s utterances (or `utterance_seconds`), ~7 BPE tokens
+    per second."""
     import torch
 
     g = torch.Generator().manual_seed(1000 + rank)
+    scale = utterance_seconds / 3.3
     batches = []
     for _ in range(count):
-        n = max(1, round(seconds / 3.3))
-        lens = torch.randint(290, 340, (n,), generator=g).sort(descending=True).values
-        tokens = torch.randint(16, 26, (n,), generator=g)
+        n = max(1, round(seconds / utterance_seconds))
+        lens = (
+            torch.randint(int(290 * scale), int(340 * scale), (n,), generator=g).sort(descending=True).values
+        )
+        tokens = torch.randint(int(16 * scale), int(26 * scale), (n,), generator=g)
         targets = torch.randint(1, vocab, (n, int(tokens.max())), generator=g)
         for i, t in enumerate(tokens.tolist()):
             targets[i, t:] = 0

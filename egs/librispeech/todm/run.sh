@@ -4,6 +4,8 @@
 # Usage:
 #   ./run.sh                                  # whole pipeline on the embedded (synthesized) corpus
 #   ./run.sh --dl-dir /data                   # on a real LibriSpeech copy in /data/LibriSpeech
+#   ./run.sh --dl-dir /data --profile librispeech \
+#       --train-parts train-clean-100,train-clean-360,train-other-500   # the 960 h GPU recipe
 #   ./run.sh --stage 1 --stop-stage 3         # only some stages
 #   ./run.sh --profile tiny                   # a CI-sized corpus, for a quick look
 #   ./run.sh --kaldi-data-dirs train-clean-100=/k/data/train,dev-clean=/k/data/dev,...
@@ -30,19 +32,21 @@ set -euo pipefail
 stage=0
 stop_stage=8
 dl_dir=""            # empty: use the embedded corpus; else a directory holding LibriSpeech/
-profile=default      # corpus/training size: default | tiny
+profile=default      # corpus/training size: default | tiny | librispeech (the GPU recipe)
 seed=42
 nj=2
 vocab_size=""       # empty: 500 (64 with --profile tiny)
-perturb_speed=false
+perturb_speed=""     # empty: false (true with --profile librispeech, as icefall's LibriSpeech recipes)
 kaldi_data_dirs=""   # part=dir,... of Kaldi data dirs to import instead of a LibriSpeech corpus
-parts="train-clean-100,dev-clean,dev-other,test-clean,test-other"
+train_parts=""       # empty: train-clean-100 (or the first Kaldi dir); several: comma-separated
+eval_parts="dev-clean,dev-other,test-clean,test-other"
 exp_dir=exp
 model_config=""     # empty: cpu_small (tiny with --profile tiny); or a preset name / JSON file
 world_size=""       # empty: 2 DDP processes (gloo on CPU; 1 with --profile tiny, whose few batches drop_last eats)
 train_steps=""      # empty: the profile's number of optimizer steps (the same model on any machine)
 train_minutes=""    # empty: no wall-time limit; else stop training after this many minutes as well
-max_duration=""     # empty: 40 s of audio per optimizer step, split over the processes
+max_duration=""     # empty: 40 s of audio per optimizer step, split over the processes (GPU: 600 s per GPU)
+num_epochs=""       # empty: 100, i.e. the step limit decides (30 with --profile librispeech: epochs decide)
 train_args=""       # extra train.py options, e.g. "--use-kd false"
 search_args="--population 6 --generations 4"   # 24 evaluations per device profile, shared cache
 budgets=conf/budgets-relative.yaml   # the device profiles, relative: fit any preset
@@ -70,14 +74,55 @@ suffix=""
 if [ "$profile" = tiny ]; then vocab_size=${vocab_size:-64}; else vocab_size=${vocab_size:-500}; fi
 [ "$exp_dir" = exp ] && exp_dir=exp$suffix
 
+case $profile in
+  tiny) default_model=tiny; default_steps=150; default_world_size=1; default_epochs=100; keep_last_k=0
+     recipe_args="" ;;
+  # The GPU recipe for LibriSpeech (or a corpus of that size): icefall's schedule (Eden with --lr-batches
+  # 7500 --lr-epochs 3.5, train.py's defaults), 30 epochs, one DDP process per visible GPU with 600 s of audio
+  # each, bf16 autocast where the GPU has it (else fp16 with a GradScaler), speed perturbation. Unverified:
+  # it has not been trained yet (docs/gpu.md).
+  librispeech) default_model=librispeech; default_steps=0; default_epochs=30; keep_last_k=30
+     default_world_size=$(python3 -c "import torch; print(torch.cuda.device_count())")
+     [ "$default_world_size" -ge 1 ] || [ -n "$world_size" ] || {
+       echo "ERROR: --profile librispeech is the GPU recipe and this machine has no GPU torch can see" >&2; exit 1; }
+     max_duration=${max_duration:-600}; perturb_speed=${perturb_speed:-true}
+     amp=$(python3 -c "import torch; print('bf16' if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else 'fp16')")
+     recipe_args="--use-$amp true --save-every-n 4000" ;;
+  # The embedded corpus's epochs are short (~320 steps): Eden's epoch decay set for LibriSpeech epochs
+  # (--lr-epochs 3.5) would halve the lr within minutes. The largest subnet alone leaves the blank-only phase
+  # after ~900 steps at 2.3x the speed of sandwich steps (see earlier results), so the sandwich starts later.
+  # On 2 cores, 2 DDP processes x 1 thread made 7-13% more updates per second than 1 process x 2 threads.
+  # A fixed number of optimizer steps, so that every machine trains the same model (README gives the wall
+  # time measured here); torch.compile fuses the KD loss (docs/training-speed.md). Every checkpoint-K.pt is
+  # kept: stage 8's learning curve decodes them.
+  default) default_model=cpu_small; default_steps=9000; default_world_size=2; default_epochs=100; keep_last_k=0
+     recipe_args="--largest-only-batches 1500 --lr-epochs 10 --torch-compile true" ;;
+  *) echo "ERROR: --profile $profile: expected default, tiny or librispeech" >&2; exit 1 ;;
+esac
+if [ "$profile" = librispeech ] && [ -z "$dl_dir" ] && [ -z "$kaldi_data_dirs" ]; then
+  echo "ERROR: --profile librispeech needs a corpus: --dl-dir (holding LibriSpeech/) or --kaldi-data-dirs" >&2
+  exit 1
+fi
+world_size=${world_size:-$default_world_size}
+max_duration=${max_duration:-$((40 / world_size))}  # icefall's --max-duration is per process
+model_config=${model_config:-$default_model}
+train_steps=${train_steps:-$default_steps}
+train_minutes=${train_minutes:-0}
+num_epochs=${num_epochs:-$default_epochs}
+perturb_speed=${perturb_speed:-false}
+
 if [ -z "$dl_dir" ]; then
   corpus_dir=$PWD/download$suffix/LibriSpeech
 else
   corpus_dir=$dl_dir/LibriSpeech
 fi
 if [ -n "$kaldi_data_dirs" ]; then
-  # The part names are the ones given with the Kaldi dirs (first = training part).
+  # The part names are the ones given with the Kaldi dirs (first = training part, unless --train-parts).
   parts=$(echo "$kaldi_data_dirs" | tr ',' '\n' | cut -d= -f1 | paste -sd,)
+  train_parts=${train_parts:-${parts%%,*}}
+else
+  train_parts=${train_parts:-train-clean-100}
+  parts="$train_parts,$eval_parts"  # every part stages 1-2 prepare
 fi
 data_dir=data$suffix
 manifest_dir=$data_dir/manifests
@@ -132,40 +177,23 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   if [ -f $lang_dir/.done ]; then
     log "  $lang_dir/.done exists, skipping"
   else
-    ./local/train_bpe_model.py --manifest-dir $manifest_dir --train-parts "${parts%%,*}" \
+    ./local/train_bpe_model.py --manifest-dir $manifest_dir --train-parts "$train_parts" \
       --lang-dir $lang_dir --vocab-size "$vocab_size"
     touch $lang_dir/.done
   fi
 fi
 
-case $profile in
-  tiny) default_model=tiny; default_steps=150; default_world_size=1; recipe_args="" ;;
-  # The embedded corpus's epochs are short (~320 steps): Eden's epoch decay set for LibriSpeech epochs
-  # (--lr-epochs 3.5) would halve the lr within minutes. The largest subnet alone leaves the blank-only phase
-  # after ~900 steps at 2.3x the speed of sandwich steps (see earlier results), so the sandwich starts later.
-  # On 2 cores, 2 DDP processes x 1 thread made 7-13% more updates per second than 1 process x 2 threads.
-  # A fixed number of optimizer steps, so that every machine trains the same model (README gives the wall
-  # time measured here); torch.compile fuses the KD loss (docs/training-speed.md).
-  *) default_model=cpu_small; default_steps=9000; default_world_size=2
-     recipe_args="--largest-only-batches 1500 --lr-epochs 10 --torch-compile true" ;;
-esac
-world_size=${world_size:-$default_world_size}
-max_duration=${max_duration:-$((40 / world_size))}  # icefall's --max-duration is per process
-model_config=${model_config:-$default_model}
-train_steps=${train_steps:-$default_steps}
-train_minutes=${train_minutes:-0}
-
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
-  log "Stage 4: train the supernet ($model_config, $train_steps steps) -> $exp_dir"
+  log "Stage 4: train the supernet ($model_config, $train_steps steps, $num_epochs epochs at most) -> $exp_dir"
   if [ -f $exp_dir/.train.done ]; then
     log "  $exp_dir/.train.done exists, skipping"
   else
     # shellcheck disable=SC2086
     logged $exp_dir ./train.py --exp-dir $exp_dir --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir \
-      --train-parts "${parts%%,*}" --model-config "$model_config" --world-size "$world_size" \
+      --train-parts "$train_parts" --model-config "$model_config" --world-size "$world_size" \
       --max-duration "$max_duration" --max-steps "$train_steps" \
-      --max-train-minutes "$train_minutes" --num-epochs 100 $recipe_args \
-      --keep-last-k 0 $train_args  # every checkpoint-K.pt kept: stage 8's learning curve decodes them
+      --max-train-minutes "$train_minutes" --num-epochs "$num_epochs" $recipe_args \
+      --keep-last-k "$keep_last_k" $train_args
     touch $exp_dir/.train.done
   fi
 fi
@@ -246,8 +274,8 @@ train_alone() {  # dir max_steps extra-train-options...
   if [ ! -f $dir/.train.done ]; then
     # shellcheck disable=SC2086
     logged $dir ./train.py --exp-dir $dir --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir \
-      --train-parts "${parts%%,*}" --model-config "$model_config" --world-size "$world_size" \
-      --max-duration "$max_duration" --max-steps "$steps" --num-epochs 100 $recipe_args $train_args "$@"
+      --train-parts "$train_parts" --model-config "$model_config" --world-size "$world_size" \
+      --max-duration "$max_duration" --max-steps "$steps" --num-epochs "$num_epochs" $recipe_args $train_args "$@"
     touch $dir/.train.done
   fi
 }

@@ -31,7 +31,7 @@ from todm.data.bpe import load_bpe
 from todm.errors import UserError
 from todm.model import SubnetConfig, SupernetConfig, Transducer, get_preset, largest, num_params, smallest
 from todm.train.checkpoint import find_checkpoints, read_checkpoint, seed_everything
-from todm.train.data import check_vocab, filter_cuts, load_cuts, make_train_loader
+from todm.train.data import check_vocab, filter_cuts, load_training_cuts, make_train_loader
 from todm.train.loop import Trainer, init_distributed
 
 
@@ -43,7 +43,11 @@ def get_parser() -> argparse.ArgumentParser:
     add("--exp-dir", default="exp")
     add("--bpe-model", default="data/lang_bpe_500/bpe.model")
     add("--manifest-dir", default="data/fbank", help="directory with librispeech_cuts_<part>.jsonl.gz")
-    add("--train-parts", default="train-clean-100")
+    add(
+        "--train-parts",
+        default="train-clean-100",
+        help="comma-separated training parts, e.g. train-clean-100,train-clean-360,train-other-500 (960 h)",
+    )
     add("--model-config", default="cpu_small", help="preset name (cpu_small, librispeech) or a JSON file")
     add("--causal", type=str2bool, default=False, help="streaming (causal) encoder")
     add("--world-size", type=int, default=1)
@@ -95,6 +99,7 @@ def get_parser() -> argparse.ArgumentParser:
         default=False,
         help="autocast + GradScaler (GPU only; CPU trains in fp32)",
     )
+    add("--use-bf16", type=str2bool, default=False, help="bf16 autocast (GPU only; CPU trains in fp32)")
     add(
         "--torch-compile",
         type=str2bool,
@@ -195,7 +200,8 @@ def run(rank: int, world_size: int, params) -> None:
         )
     sp = load_bpe(params.bpe_model)
     trainer = Trainer(params, Transducer(cfg), sp, rank, world_size)
-    cuts = filter_cuts(load_cuts(params.manifest_dir, params.train_parts.split(",")), sp)
+    parts = [part for part in params.train_parts.split(",") if part]
+    cuts = filter_cuts(load_training_cuts(params.manifest_dir, parts, params.seed), sp)
     hours_per_epoch = sum(c.duration for c in cuts) / 3600
     loader = make_train_loader(cuts, params.max_duration, world_size, rank, params.seed, params.spec_augment)
     path = resume_path(params)
