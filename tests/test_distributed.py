@@ -141,3 +141,32 @@ def test_run_sh_gpu_profile_needs_a_gpu_and_unknown_profiles_are_refused():
     assert gpu.returncode == 1 and "no GPU" in gpu.stderr
     bogus = run("--profile", "huge")
     assert bogus.returncode == 1 and "--profile huge: expected default, tiny or librispeech" in bogus.stderr
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_atomic_writes_follow_the_umask(tmp_path, umask, mode):
+    import os
+
+    from todm.io import write_text_atomic
+
+    old = os.umask(umask)
+    try:
+        write_text_atomic(tmp_path / "out.txt", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "out.txt").stat().st_mode & 0o777 == mode
+
+
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--max-duration", "0", "--max-duration 0.0: must be > 0"),
+        ("--max-duration", "-5", "--max-duration -5.0: must be > 0"),
+        ("--world-size", "0", "--world-size 0: must be >= 1"),
+    ],
+)
+def test_train_py_refuses_impossible_options(option, value, message):
+    train = load_recipe_script("train")
+    params = train.get_parser().parse_args([option, value])
+    with pytest.raises(UserError, match=message):
+        train.check_options(params)

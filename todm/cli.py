@@ -44,3 +44,19 @@ def str2bool(value: str) -> bool:
     if word in ("no", "false", "f", "n", "0"):
         return False
     raise argparse.ArgumentTypeError(f"expected a boolean (true/false, yes/no, 1/0), got '{value}'")
+
+
+def die_with_parent() -> None:
+    """Have the kernel end this process when its parent dies (Linux's PR_SET_PDEATHSIG).
+
+    DDP workers started by mp.spawn (or torchrun) would otherwise outlive a launcher killed with kill -9: orphans
+    that keep training into the same exp dir and hold the master port."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() == 1:  # the parent died before the call: nobody would send the signal
+        os._exit(1)

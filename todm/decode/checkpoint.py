@@ -166,28 +166,44 @@ def load_averaged_model(
 
 
 def resolve_subnet(
-    spec: str | None, cfg: SupernetConfig, fixed_subnet: dict | None = None
+    spec: str | None, cfg: SupernetConfig, fixed_subnet: dict | None = None, baseline_of: dict | None = None
 ) -> tuple[SubnetConfig, str]:
     """--subnet value -> (subnet, name). None: the checkpoint's fixed subnet (a one-by-one baseline) if it
-    has one, else the largest. 'largest' / 'smallest' / a JSON file (name = its file stem)."""
+    has one, else the largest. 'largest' / 'smallest' / a JSON file (name = its file stem).
+
+    A standalone baseline's checkpoint (`baseline_of`: the supernet architecture it is) takes the same JSON
+    as the supernet's subnet and then runs its whole model, so both sides decode and export alike."""
+    if baseline_of is not None and spec not in (None, "largest", "smallest"):
+        wanted = read_subnet_file(spec)
+        if wanted != SubnetConfig.from_dict(baseline_of):
+            raise UserError(
+                f"--subnet {spec}: this checkpoint is the standalone baseline of another architecture "
+                f"({SubnetConfig.from_dict(baseline_of).describe()})"
+            )
+        return largest(cfg), Path(spec).stem
     if spec is None:
         if fixed_subnet is not None:
             return SubnetConfig.from_dict(fixed_subnet), "fixed"
         spec = "largest"
     if spec in ("largest", "smallest"):
         return (largest(cfg) if spec == "largest" else smallest(cfg)), spec
-    path = Path(spec)
-    if not path.is_file():
-        raise UserError(f"--subnet {spec}: not 'largest', 'smallest' or an existing JSON file")
-    try:
-        subnet = SubnetConfig.from_json(path.read_text())
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UserError(f"--subnet {spec}: not a subnet config ({exc})") from None
+    subnet = read_subnet_file(spec)
     try:
         subnet.validate(cfg)
     except ValueError as exc:
         raise UserError(f"--subnet {spec} does not fit the checkpoint's supernet: {exc}") from None
-    return subnet, path.stem
+    return subnet, Path(spec).stem
+
+
+def read_subnet_file(spec: str) -> SubnetConfig:
+    """A subnet JSON file (search.py writes them); errors name the file."""
+    path = Path(spec)
+    if not path.is_file():
+        raise UserError(f"--subnet {spec}: not 'largest', 'smallest' or an existing JSON file")
+    try:
+        return SubnetConfig.from_json(path.read_text())
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UserError(f"--subnet {spec}: not a subnet config ({exc})") from None
 
 
 def load_model_for_decoding(params) -> LoadedModel:
@@ -208,5 +224,7 @@ def load_model_for_decoding(params) -> LoadedModel:
         params.use_averaged_model,
         getattr(params, "average_period", 100),
     )
-    subnet, name = resolve_subnet(params.subnet, model.cfg, state.get("fixed_subnet"))
+    subnet, name = resolve_subnet(
+        params.subnet, model.cfg, state.get("fixed_subnet"), state.get("baseline_of")
+    )
     return LoadedModel(model, subnet, name, suffix)

@@ -20,7 +20,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from todm.errors import UserError
-from todm.model import SubnetConfig, Transducer, macs
+from todm.model import SubnetConfig, Transducer, largest, macs
 from todm.optim import DEFAULT_LR, Eden, make_optimizer
 from todm.rnnt.validate import value_checks
 from todm.train.checkpoint import (
@@ -28,6 +28,7 @@ from todm.train.checkpoint import (
     load_model_state,
     read_checkpoint,
     remove_old_checkpoints,
+    rng_state,
     save_checkpoint,
     set_rng_state,
     update_averaged_model,
@@ -107,6 +108,8 @@ class Trainer:
         self.progress = Progress()
         self._cpu_mark, self._macs_since_sync = time.process_time(), 0
         self.fixed_subnet: SubnetConfig | None = params.fixed_subnet
+        # A one-by-one baseline: the supernet architecture this standalone model is (decode/export map it).
+        self.baseline_of: SubnetConfig | None = getattr(params, "baseline_of", None)
         self.tb = None
         if rank == 0 and params.tensorboard:
             from torch.utils.tensorboard import SummaryWriter
@@ -128,7 +131,10 @@ class Trainer:
         self.progress = Progress(**state["progress"])
         if sampler is not None and state.get("sampler") is not None:
             sampler.load_state_dict(state["sampler"])
-        set_rng_state(state["rng"])
+        # Each rank draws its own dropout masks and SpecAugment: it continues from its own state (checkpoints
+        # of one process, or of another world size, hold rank 0's only).
+        per_rank = state.get("rng_per_rank") or []
+        set_rng_state(per_rank[self.rank] if len(per_rank) == self.world_size else state["rng"])
         logging.info(
             "resumed from %s at batch %d (epoch %d)",
             path,
@@ -149,8 +155,12 @@ class Trainer:
         self.progress.train_encoder_macs += float(local[1])
 
     def save(self, path: Path, sampler=None) -> None:
-        """Every rank calls this (it all-reduces the costs); rank 0 writes."""
+        """Every rank calls this (it all-reduces the costs and gathers each rank's RNG state); rank 0 writes."""
         self.sync_costs()
+        rng_per_rank = [rng_state()]
+        if self.world_size > 1:
+            rng_per_rank = [None] * self.world_size
+            dist.all_gather_object(rng_per_rank, rng_state())
         if self.rank != 0:
             return
         save_checkpoint(
@@ -164,6 +174,8 @@ class Trainer:
             average_period=self.params.average_period,
             grad_scaler=self.scaler,
             fixed_subnet=None if self.fixed_subnet is None else self.fixed_subnet.to_dict(),
+            baseline_of=None if self.baseline_of is None else self.baseline_of.to_dict(),
+            rng_per_rank=rng_per_rank,
         )
 
     # ---- one step ------------------------------------------------------------------------------------
@@ -353,7 +365,8 @@ def parameter_groups(model: Transducer, params) -> list[dict]:
 def may_leave_parameters_unused(params, model: Transducer) -> bool:
     """Whether some training step may not use every parameter (DDP must then look for unused ones)."""
     ctc_unused = model.ctc_output is not None and not (params.use_ctc and params.ctc_loss_scale > 0)
-    return params.fixed_subnet is not None or not params.sandwich or ctc_unused
+    part_of_the_model = params.fixed_subnet is not None and params.fixed_subnet != largest(model.cfg)
+    return part_of_the_model or not params.sandwich or ctc_unused
 
 
 def autocast_dtype(use_fp16: bool, use_bf16: bool, device: torch.device) -> torch.dtype | None:

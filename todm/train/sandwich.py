@@ -40,10 +40,11 @@ def step_subnets(
 
     sandwich=False (ablation, "random subnets only"): num_random + 2 random subnets, the same number of
     passes as a sandwich step; the biggest of them is the teacher. fixed_subnet: one-by-one baseline
-    training of that architecture only (with the dropout its size gets in the
-    supernet). adaptive=False: every subnet uses dropout_max (fixed dropout). largest_only_steps: a sandwich
-    run trains only the largest subnet for its first steps (the blank-only phase ends after a number
-    of updates, and a largest-only step costs 0.44x a sandwich step on CPU, so it ends sooner in wall time).
+    training of a standalone model (that architecture only), with one dropout rate, dropout_max: adaptive
+    dropout is a rule for many sizes sharing weights. adaptive=False: every subnet uses dropout_max (fixed
+    dropout). largest_only_steps: a supernet run (sandwich or random-only) trains only the largest subnet
+    for its first steps (the blank-only phase ends after a number of updates, and a largest-only step
+    costs 0.44x a sandwich step on CPU, so it ends sooner in wall time).
     """
     big, small = num_params(cfg, largest(cfg)), num_params(cfg, smallest(cfg))
 
@@ -54,14 +55,14 @@ def step_subnets(
         return SampledSubnet(kind, subnet, rate)
 
     if fixed_subnet is not None:
-        return [member("fixed", fixed_subnet)]
+        return [SampledSubnet("fixed", fixed_subnet, dropout_max)]
     rng = random.Random(f"{seed}-{step}")
+    if step <= largest_only_steps:  # the same warm-up in every arm, the random-only ablation too
+        return [member("largest", largest(cfg))]
     if not sandwich:
         randoms = [sample_subnet(cfg, rng) for _ in range(num_random + 2)]
         randoms.sort(key=lambda s: num_params(cfg, s), reverse=True)
         return [member("random", s) for s in randoms]
-    if step <= largest_only_steps:
-        return [member("largest", largest(cfg))]
     members = [member("largest", largest(cfg)), member("smallest", smallest(cfg))]
     members += [member("random", sample_subnet(cfg, rng)) for _ in range(num_random)]
     return members

@@ -71,7 +71,9 @@ def main() -> None:
         params.use_averaged_model,
         params.average_period,
     )
-    subnet, name = resolve_subnet(params.subnet, model.cfg, state.get("fixed_subnet"))
+    subnet, name = resolve_subnet(
+        params.subnet, model.cfg, state.get("fixed_subnet"), state.get("baseline_of")
+    )
     out_dir = Path(params.out_dir or Path(params.exp_dir) / "exported" / name)
     setup_logging(out_dir / "log-export")
     pieces = read_tokens(params.tokens)

@@ -21,10 +21,13 @@
 #   7  export each of them (standalone .pt, sherpa-onnx ONNX fp32 + int8) -> exp/exported/<subnet>/
 #   8  learning curve (WER vs training minutes) and RESULTS.md             -> exp/, RESULTS.md, docs/
 # Opt-in (the default --stop-stage is 8), each re-writes RESULTS.md:
-#   9  one-by-one baselines: each searched architecture trained alone with the supernet's number of
-#      optimizer steps, then decoded and exported the same way          -> exp-baseline-<subnet>/
+#   9  one-by-one baselines: each searched architecture as its own model (own init, parameters, optimizer),
+#      dropout chosen on dev from a grid, trained for the supernet's number of optimizer steps, then decoded
+#      and exported the same way as the subnet                           -> exp-baseline-<subnet>-dropout-<p>/
 #  10  ablations: the supernet recipe with one technique off (no KD, fixed dropout, Adam, no sandwich),
 #      same number of steps, largest/smallest decoded                    -> exp-ablation-<name>/
+#  11  the gap curve: every searched subnet from the supernet and its baseline, decoded every 1,000 steps
+#                                                                        -> <dir>/gap-curve.json
 # Each stage skips finished work (.done markers, per-part outputs) and can be re-run after a crash.
 
 set -euo pipefail
@@ -49,6 +52,9 @@ max_duration=""     # empty: 40 s of audio per optimizer step, split over the pr
 num_epochs=""       # empty: 100, i.e. the step limit decides (30 with --profile librispeech: epochs decide)
 train_args=""       # extra train.py options, e.g. "--use-kd false"
 search_args="--population 6 --generations 4"   # 24 evaluations per device profile, shared cache
+baseline_dropouts="0.0 0.05 0.1"  # stage 9: each baseline's dropout is the best of these on dev (greedy WER)
+baseline_grid_steps=3000          # ... compared after this many steps; the best run continues to the end
+gap_every=1000                    # stage 11: decode every this many optimizer steps
 budgets=conf/budgets-relative.yaml   # the device profiles, relative: fit any preset
 
 cd "$(dirname "$0")"
@@ -104,6 +110,9 @@ if [ "$profile" = librispeech ] && [ -z "$dl_dir" ] && [ -z "$kaldi_data_dirs" ]
   exit 1
 fi
 world_size=${world_size:-$default_world_size}
+case $world_size in
+  ''|*[!0-9]*|0) echo "ERROR: --world-size '$world_size': expected a number of processes >= 1" >&2; exit 1 ;;
+esac
 max_duration=${max_duration:-$((40 / world_size))}  # icefall's --max-duration is per process
 model_config=${model_config:-$default_model}
 train_steps=${train_steps:-$default_steps}
@@ -268,40 +277,64 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
   write_results
 fi
 
-# Train for a number of optimizer steps, into its own exp dir (baselines and ablations).
+# Train for a number of optimizer steps, into its own exp dir (baselines and ablations). Re-running with more
+# steps continues the same run: Eden's schedule depends on the step only, so it equals one longer run.
 train_alone() {  # dir max_steps extra-train-options...
   local dir=$1 steps=$2; shift 2
-  if [ ! -f $dir/.train.done ]; then
+  if [ ! -f $dir/.train-$steps.done ]; then
     # shellcheck disable=SC2086
     logged $dir ./train.py --exp-dir $dir --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir \
       --train-parts "$train_parts" --model-config "$model_config" --world-size "$world_size" \
       --max-duration "$max_duration" --max-steps "$steps" --num-epochs "$num_epochs" $recipe_args $train_args "$@"
-    touch $dir/.train.done
+    touch $dir/.train-$steps.done
   fi
+}
+
+# The searched subnets, one per architecture (two budgets may choose the same one): "name path" lines.
+searched_architectures() {
+  declare -A seen=()
+  for subnet in $exp_dir/search/subnet-*.json; do
+    [ -f "$subnet" ] || { echo "ERROR: no $exp_dir/search/subnet-*.json: run stage 5 first" >&2; exit 1; }
+    key=$(md5sum < "$subnet" | cut -d' ' -f1)
+    [ -n "${seen[$key]:-}" ] && continue
+    seen[$key]=1
+    echo "$(basename $subnet .json) $subnet"
+  done
 }
 
 if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
   steps=$(last_iter)
   log "Stage 9: one-by-one baselines of the searched subnets ($steps optimizer steps each, as the supernet)"
-  declare -A trained=()
-  for subnet in $exp_dir/search/subnet-*.json; do
-    [ -f "$subnet" ] || { echo "ERROR: no $exp_dir/search/subnet-*.json: run stage 5 first" >&2; exit 1; }
-    key=$(md5sum < "$subnet" | cut -d' ' -f1)  # two budgets may choose one architecture: train it once
-    [ -n "${trained[$key]:-}" ] && { log "  $(basename $subnet): same architecture as ${trained[$key]}"; continue; }
-    name=$(basename $subnet .json)
-    trained[$key]=$name
-    dir=${exp_dir}-baseline-$name
-    log "  $name -> $dir"
-    train_alone $dir $steps --subnet $subnet
-    if [ ! -f $dir/.decode.done ]; then
+  searched_architectures | while read -r name subnet; do
+    # The dropout an individually tuned model would get: the best of the grid on dev after the grid steps.
+    grid_dirs=()
+    for p in $baseline_dropouts; do
+      dir=${exp_dir}-baseline-$name-dropout-$p
+      grid_dirs+=("$dir")
+      train_alone $dir $baseline_grid_steps --subnet $subnet --dropout-max $p
+      if [ ! -f $dir/.dev-$baseline_grid_steps.done ]; then
+        # shellcheck disable=SC2046
+        logged $dir ./decode.py --exp-dir $dir --iter $baseline_grid_steps --avg 2 --use-averaged-model true \
+          --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir --subnet $subnet \
+          --decoding-method greedy_search --test-sets dev-clean,dev-other
+        touch $dir/.dev-$baseline_grid_steps.done
+      fi
+    done
+    best=$(./local/pick_baseline.py --dirs "$(IFS=,; echo "${grid_dirs[*]}")" --iter $baseline_grid_steps \
+      --out ${exp_dir}-baseline-$name.json)
+    log "  $name: dropout grid ${baseline_dropouts// /, } on dev -> $best"
+    train_alone $best $steps --subnet $subnet --dropout-max "${best##*-dropout-}"
+    if [ ! -f $best/.decode.done ]; then
+      for method in greedy_search modified_beam_search; do
+        # shellcheck disable=SC2046
+        logged $best ./decode.py $(ckpt_args $best) --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir \
+          --subnet $subnet --decoding-method $method --beam-size 4 --corpus-dir "$corpus_dir" \
+          --test-sets test-clean,test-other
+      done
       # shellcheck disable=SC2046
-      logged $dir ./decode.py $(ckpt_args $dir) --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir \
-        --subnet $subnet --decoding-method modified_beam_search --beam-size 4 --corpus-dir "$corpus_dir" \
-        --test-sets test-clean,test-other
-      # shellcheck disable=SC2046
-      logged $dir ./export.py $(ckpt_args $dir) --subnet $subnet --tokens $lang_dir/tokens.txt \
+      logged $best ./export.py $(ckpt_args $best) --subnet $subnet --tokens $lang_dir/tokens.txt \
         --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir --decode-sets test-clean,test-other
-      touch $dir/.decode.done
+      touch $best/.decode.done
     fi
   done
   write_results
@@ -325,6 +358,20 @@ if [ $stage -le 10 ] && [ $stop_stage -ge 10 ]; then
       done
       touch $dir/.decode.done
     fi
+  done
+  write_results
+fi
+
+if [ $stage -le 11 ] && [ $stop_stage -ge 11 ]; then
+  log "Stage 11: the gap curve, every $gap_every steps: supernet subnets and their baselines"
+  specs=$(searched_architectures | cut -d' ' -f2 | paste -sd,)
+  logged $exp_dir ./local/gap_curve.py --exp-dir $exp_dir --bpe-model $lang_dir/bpe.model \
+    --manifest-dir $fbank_dir --subnets "largest,smallest,$specs" --every $gap_every
+  searched_architectures | while read -r name subnet; do
+    [ -f ${exp_dir}-baseline-$name.json ] || { log "  $name: no baseline yet (stage 9), skipped"; continue; }
+    best=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['chosen'])" ${exp_dir}-baseline-$name.json)
+    logged $best ./local/gap_curve.py --exp-dir $best --bpe-model $lang_dir/bpe.model \
+      --manifest-dir $fbank_dir --subnets $subnet --every $gap_every
   done
   write_results
 fi

@@ -121,7 +121,7 @@ def load_supernet(params) -> tuple[Transducer, str]:
             params.exp_dir, params.epoch, params.iter, params.avg, params.use_averaged_model
         )
         weights = f"{params.exp_dir}/{suffix}{'-use-averaged-model' if params.use_averaged_model else ''}"
-    if state.get("fixed_subnet") is not None:
+    if state.get("fixed_subnet") is not None or state.get("baseline_of") is not None:
         raise UserError(
             f"{weights}: a one-by-one baseline (trained with --subnet), not a supernet: nothing to "
             "search; decode it directly"

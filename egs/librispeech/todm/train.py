@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Train the TODM supernet (sandwich rule + in-place alpha-divergence KD + adaptive dropout + ScaledAdam),
-or, with --subnet, one fixed architecture alone (the one-by-one baseline).
+or, with --subnet, one architecture of the supernet as its own model (the one-by-one baseline).
 
 Usage (from egs/librispeech/todm):
     ./train.py --exp-dir exp --bpe-model data/lang_bpe_500/bpe.model --manifest-dir data/fbank \
@@ -9,7 +9,12 @@ Usage (from egs/librispeech/todm):
     torchrun --nproc-per-node 2 ./train.py ...     # the same under torchrun
     ./train.py --start-batch 600 ...               # resume from exp/checkpoint-600.pt
     ./train.py --start-epoch 3 ...                 # resume from exp/epoch-2.pt
-    ./train.py --subnet exp/search/subnet-mid.json --exp-dir exp-baseline-mid ...   # one-by-one baseline
+    ./train.py --subnet exp/search/subnet-mid.json --dropout-max 0.05 --exp-dir exp-baseline-mid ...
+
+--subnet builds the standalone model of that architecture (Transducer(extract_config(supernet, subnet))): its
+own initialisation, parameters and optimizer state, one dropout rate (--dropout-max), no KD. Its checkpoints
+record the architecture (baseline_of), so decode.py and export.py take the same --subnet JSON as for the
+supernet's subnet.
 
 Without --start-epoch/--start-batch, a re-run resumes from the newest checkpoint in --exp-dir.
 Writes exp/epoch-N.pt, exp/checkpoint-K.pt, exp/log/log-train-*, exp/tensorboard/.
@@ -26,10 +31,20 @@ from pathlib import Path
 import torch
 import torch.multiprocessing as mp
 
-from todm.cli import run_main, setup_logging, str2bool
+from todm.cli import die_with_parent, run_main, setup_logging, str2bool
 from todm.data.bpe import load_bpe
+from todm.decode.checkpoint import read_subnet_file
 from todm.errors import UserError
-from todm.model import SubnetConfig, SupernetConfig, Transducer, get_preset, largest, num_params, smallest
+from todm.model import (
+    SubnetConfig,
+    SupernetConfig,
+    Transducer,
+    extract_config,
+    get_preset,
+    largest,
+    num_params,
+    smallest,
+)
 from todm.train.checkpoint import find_checkpoints, read_checkpoint, seed_everything
 from todm.train.data import check_vocab, filter_cuts, load_training_cuts, make_train_loader
 from todm.train.loop import Trainer, init_distributed
@@ -106,7 +121,11 @@ def get_parser() -> argparse.ArgumentParser:
         default=False,
         help="torch.compile the KD loss (one-time compile of ~30 s; on CPU a sandwich step ~10%% faster)",
     )
-    add("--subnet", default=None, help="train only this subnet (JSON): the one-by-one baseline")
+    add(
+        "--subnet",
+        default=None,
+        help="train this architecture (JSON) as a standalone model with dropout --dropout-max: a baseline",
+    )
     add("--seed", type=int, default=42)
     add("--save-every-n", type=int, default=500)
     add("--keep-last-k", type=int, default=5)
@@ -134,12 +153,7 @@ def build_config(params) -> SupernetConfig:
 
 def read_subnet(path: str, cfg: SupernetConfig) -> SubnetConfig:
     """A subnet JSON file, checked against the supernet (error names the field)."""
-    if not Path(path).is_file():
-        raise UserError(f"--subnet {path}: file not found")
-    try:
-        subnet = SubnetConfig.from_json(Path(path).read_text())
-    except (KeyError, TypeError, json.JSONDecodeError) as exc:
-        raise UserError(f"--subnet {path}: not a subnet config ({exc})") from None
+    subnet = read_subnet_file(path)
     try:
         subnet.validate(cfg)
     except ValueError as exc:
@@ -177,13 +191,16 @@ def newest_checkpoint(exp_dir: Path) -> Path | None:
 
 
 def run(rank: int, world_size: int, params) -> None:
+    if world_size > 1:
+        die_with_parent()
     setup_logging(Path(params.exp_dir) / "log" / f"log-train-{time.strftime('%Y-%m-%d-%H-%M-%S')}-{rank}")
     init_distributed(rank, world_size, params.master_port)
     threads = params.num_threads or max(1, (os.cpu_count() or 1) // world_size)
     torch.set_num_threads(threads)
     seed_everything(params.seed)
     cfg = build_config(params)
-    params.fixed_subnet = read_subnet(params.subnet, cfg) if params.subnet else None
+    params.baseline_of = read_subnet(params.subnet, cfg) if params.subnet else None
+    params.fixed_subnet = None
     logging.info(
         "supernet: largest %.2fM params, smallest %.2fM (vocab %d); %d process(es) x %d threads",
         num_params(cfg, largest(cfg)) / 1e6,
@@ -192,12 +209,15 @@ def run(rank: int, world_size: int, params) -> None:
         world_size,
         threads,
     )
-    if params.fixed_subnet is not None:
+    if params.baseline_of is not None:  # the architecture as its own model
         logging.info(
-            "one-by-one training of %s (%.2fM params)",
-            params.fixed_subnet.describe(),
-            num_params(cfg, params.fixed_subnet) / 1e6,
+            "one-by-one baseline: %s as a standalone model (%.2fM params), dropout %.3f",
+            params.baseline_of.describe(),
+            num_params(cfg, params.baseline_of) / 1e6,
+            params.dropout_max,
         )
+        cfg = extract_config(cfg, params.baseline_of)
+        params.fixed_subnet = largest(cfg)
     sp = load_bpe(params.bpe_model)
     trainer = Trainer(params, Transducer(cfg), sp, rank, world_size)
     parts = [part for part in params.train_parts.split(",") if part]
@@ -210,8 +230,19 @@ def run(rank: int, world_size: int, params) -> None:
     trainer.train(loader, hours_per_epoch)
 
 
+def check_options(params) -> None:
+    """Options whose wrong values would fail deep inside lhotse or torch (or silently) otherwise."""
+    if params.max_duration <= 0:
+        raise UserError(f"--max-duration {params.max_duration}: must be > 0 (seconds of audio per batch)")
+    if params.world_size < 1:
+        raise UserError(f"--world-size {params.world_size}: must be >= 1 (processes)")
+    if params.max_steps < 0 or params.max_train_minutes < 0:
+        raise UserError("--max-steps and --max-train-minutes must be >= 0 (0: no limit)")
+
+
 def main() -> None:
     params = get_parser().parse_args()
+    check_options(params)
     Path(params.exp_dir).mkdir(parents=True, exist_ok=True)
     cfg = build_config(params)  # user errors surface here, before any process is spawned
     if params.subnet:

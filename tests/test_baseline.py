@@ -1,0 +1,148 @@
+"""One-by-one baselines are their own models: the subnet's deployed parameters only, their own optimizer
+state, one dropout rate, and the same decode/export path as the supernet's subnet."""
+
+import pytest
+import torch
+from conftest import load_recipe_script
+
+from todm.decode.checkpoint import load_averaged_model, resolve_subnet
+from todm.errors import UserError
+from todm.model import Transducer, extract_config, get_preset, largest, smallest
+from todm.search.space import SearchSpace
+from todm.train.checkpoint import read_checkpoint
+from todm.train.sandwich import step_subnets
+
+train_script = load_recipe_script("train")
+
+
+def train(tiny_data, exp_dir, *extra: str) -> None:
+    args = [
+        "--exp-dir", str(exp_dir), "--bpe-model", str(tiny_data["bpe_model"]),
+        "--manifest-dir", str(tiny_data["fbank_dir"]), "--model-config", "tiny", "--max-duration", "30",
+        "--max-steps", "2", "--save-every-n", "1", "--average-period", "1", "--tensorboard", "false", "--num-threads", "1", *extra,
+    ]  # fmt: skip
+    params = train_script.get_parser().parse_args(args)
+    train_script.run(0, 1, params)
+
+
+def shapes(model: torch.nn.Module) -> dict[str, tuple[int, ...]]:
+    return {name: tuple(t.shape) for name, t in model.state_dict().items()}
+
+
+@pytest.fixture(scope="module")
+def baseline(tiny_data, tmp_path_factory):
+    """A 2-step standalone baseline of a mid-sized tiny subnet, and the supernet config it came from."""
+    cfg = get_preset("tiny", vocab_size=64)
+    space = SearchSpace(cfg)
+    subnet = next(s for s in space.enumerate() if s not in (largest(cfg), smallest(cfg)))
+    root = tmp_path_factory.mktemp("baseline")
+    subnet_json = root / "subnet-mid.json"
+    subnet_json.write_text(subnet.to_json())
+    train(tiny_data, root / "exp", "--subnet", str(subnet_json), "--dropout-max", "0.05")
+    return {"cfg": cfg, "subnet": subnet, "json": subnet_json, "exp": root / "exp"}
+
+
+def test_baseline_checkpoint_holds_exactly_the_subnets_deployed_parameters(baseline):
+    cfg, subnet = baseline["cfg"], baseline["subnet"]
+    state = read_checkpoint(baseline["exp"] / "checkpoint-2.pt")
+    assert state["supernet_config"] == extract_config(cfg, subnet).to_dict()
+    assert state["baseline_of"] == subnet.to_dict()
+    deployed = Transducer(cfg).extract(subnet)
+    assert {k: tuple(v.shape) for k, v in state["model"].items()} == shapes(deployed)
+    # its optimizer holds state for its own parameters only, not for a supernet's
+    optimizer_tensors = sum(len(g["params"]) for g in state["optimizer"]["param_groups"])
+    assert optimizer_tensors == len(list(deployed.parameters()))
+    assert sum(v.numel() for v in state["model"].values()) == sum(p.numel() for p in deployed.parameters())
+
+
+def test_baseline_decodes_and_exports_through_the_subnets_path(baseline, tmp_path):
+    cfg = baseline["cfg"]
+    model, state, _ = load_averaged_model(baseline["exp"], iteration=2, avg=1)
+    chosen, name = resolve_subnet(
+        str(baseline["json"]), model.cfg, state.get("fixed_subnet"), state["baseline_of"]
+    )
+    assert (chosen, name) == (largest(model.cfg), "subnet-mid")
+    supernet_side = resolve_subnet(str(baseline["json"]), cfg)
+    assert supernet_side[1] == "subnet-mid"
+    # export.py deploys model.extract(subnet) on both sides: the same tensors
+    assert shapes(model.extract(chosen)) == shapes(Transducer(cfg).extract(supernet_side[0]))
+    other = tmp_path / "subnet-other.json"
+    other.write_text(smallest(cfg).to_json())
+    with pytest.raises(UserError, match="standalone baseline of another architecture"):
+        resolve_subnet(str(other), model.cfg, None, state["baseline_of"])
+
+
+def test_baseline_step_trains_the_whole_model_with_one_dropout_rate():
+    cfg = get_preset("tiny", vocab_size=64)
+    standalone = extract_config(cfg, smallest(cfg))
+    members = step_subnets(standalone, 7, 1, 2, True, 0.0, 0.05, True, largest(standalone))
+    assert [(m.kind, m.subnet, m.dropout) for m in members] == [("fixed", largest(standalone), 0.05)]
+
+
+def test_gap_curve_decodes_each_step_like_decode_py_and_resumes(baseline, tiny_data, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from conftest import RECIPE
+
+    from todm.data.bpe import load_bpe
+    from todm.decode import decode_cuts, word_error_rate
+    from todm.train.data import load_cuts
+
+    out = tmp_path / "gap.json"
+    cmd = [
+        sys.executable, str(RECIPE / "local" / "gap_curve.py"), "--exp-dir", str(baseline["exp"]),
+        "--bpe-model", str(tiny_data["bpe_model"]), "--manifest-dir", str(tiny_data["fbank_dir"]),
+        "--subnets", str(baseline["json"]), "--every", "1", "--test-sets", "dev-clean", "--out", str(out),
+    ]  # fmt: skip
+    subprocess.run(cmd, check=True, capture_output=True)
+    points = json.loads(out.read_text())
+    assert [(p["step"], p["subnet"], p["set"]) for p in points] == [
+        (1, "subnet-mid", "dev-clean"),
+        (2, "subnet-mid", "dev-clean"),
+    ]
+    # step 2: the averaged model between checkpoint-1 and checkpoint-2, as decode.py --iter 2 --avg 1 reads it
+    model, state, _ = load_averaged_model(
+        baseline["exp"], iteration=2, avg=1, use_averaged_model=True, average_period=1
+    )
+    subnet, _ = resolve_subnet(str(baseline["json"]), model.cfg, None, state["baseline_of"])
+    results, _ = decode_cuts(
+        model, subnet, load_cuts(tiny_data["fbank_dir"], ["dev-clean"]), load_bpe(tiny_data["bpe_model"])
+    )
+    assert points[1]["wer"] == word_error_rate([r[1] for r in results], [r[2] for r in results])["wer"]
+    points[0]["wer"] = -1.0  # a point already there is kept, not decoded again
+    out.write_text(json.dumps(points))
+    subprocess.run(cmd, check=True, capture_output=True)
+    assert json.loads(out.read_text())[0]["wer"] == -1.0
+
+
+def test_pick_baseline_takes_the_lowest_word_weighted_dev_wer(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from conftest import RECIPE
+
+    from todm.decode.wer import write_error_stats
+
+    # dev-other has 4x the words of dev-clean: the weighted score follows it
+    per_dir = {"a": ([0, 0], [3, 1]), "b": ([1, 1], [0, 1]), "c": ([0, 1], [1, 1])}  # errors per utt
+    for name, (clean_errors, other_errors) in per_dir.items():
+        res = tmp_path / name / "greedy_search"
+        res.mkdir(parents=True)
+        for dev_set, errors, words in (("dev-clean", clean_errors, 2), ("dev-other", other_errors, 8)):
+            results = [
+                (f"u{i}", ["w"] * words, ["x"] * e + ["w"] * (words - e)) for i, e in enumerate(errors)
+            ]
+            write_error_stats(
+                res / f"errs-{dev_set}-greedy_search-iter-30-avg-2-subnet-s.txt", dev_set, results
+            )
+    out = tmp_path / "chosen.json"
+    cmd = [sys.executable, str(RECIPE / "local" / "pick_baseline.py"), "--iter", "30", "--out", str(out),
+           "--dirs", ",".join(str(tmp_path / n) for n in per_dir)]  # fmt: skip
+    chosen = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip()
+    # word-weighted: a = 4/20, b = 3/20, c = 3/20 -> b (the first of the tie)
+    assert chosen == str(tmp_path / "b")
+    summary = json.loads(out.read_text())
+    assert [round(r["dev_wer"], 6) for r in summary["grid"]] == [20.0, 15.0, 15.0]
