@@ -33,11 +33,26 @@ class RunCost:
     encoder_macs: float
 
 
-def run_cost(exp_dir: Path) -> RunCost | None:
+def newest_progress(exp_dir: Path) -> dict | None:
+    """{"checkpoint", "supernet_config", "progress", ...} of the newest checkpoint, or of the progress.json that
+    local/archive_results.py left in an archived directory; None when there is neither."""
     found = find_checkpoints(exp_dir)
-    if not found:
+    if found:
+        state = read_checkpoint(found[0])
+        return {
+            "checkpoint": found[0].name,
+            "supernet_config": state["supernet_config"],
+            "progress": state["progress"],
+        }
+    archived = exp_dir / "progress.json"
+    return json.loads(archived.read_text()) if archived.is_file() else None
+
+
+def run_cost(exp_dir: Path) -> RunCost | None:
+    record = newest_progress(exp_dir)
+    if record is None:
         return None
-    progress = read_checkpoint(found[0])["progress"]
+    progress = record["progress"]
     return RunCost(
         progress["batch_idx_train"],
         progress["train_seconds"] / 60,
@@ -89,7 +104,7 @@ def relative(supernet: float | None, baseline: float | None) -> str:
 
 
 def baseline_section(exp_dir: Path, docs_dir: Path) -> list[str]:
-    baseline_dirs = sorted(exp_dir.parent.glob(f"{exp_dir.name}-baseline-*"))
+    baseline_dirs = sorted(d for d in exp_dir.parent.glob(f"{exp_dir.name}-baseline-*") if d.is_dir())
     if not baseline_dirs:
         return [
             "## TODM vs one-by-one baselines",
@@ -229,7 +244,7 @@ ABLATIONS = {
 
 
 def ablation_section(exp_dir: Path) -> list[str]:
-    ablation_dirs = sorted(exp_dir.parent.glob(f"{exp_dir.name}-ablation-*"))
+    ablation_dirs = sorted(d for d in exp_dir.parent.glob(f"{exp_dir.name}-ablation-*") if d.is_dir())
     if not ablation_dirs:
         return [
             "## Ablations",
@@ -255,3 +270,86 @@ def ablation_section(exp_dir: Path) -> list[str]:
     for d in ablation_dirs:
         lines += commands(d)
     return [*lines, "```", ""]
+
+
+def chosen_baselines(exp_dir: Path) -> dict[str, Path]:
+    """{subnet name: the baseline run stage 9 chose (its dropout grid's best)} from <exp>-baseline-<name>.json."""
+    chosen = {}
+    for path in sorted(exp_dir.parent.glob(f"{exp_dir.name}-baseline-*.json")):
+        name = path.stem.removeprefix(f"{exp_dir.name}-baseline-")
+        chosen[name] = path.parent / Path(json.loads(path.read_text())["chosen"]).name
+    return chosen
+
+
+def gap_section(exp_dir: Path, docs_dir: Path) -> list[str]:
+    """The relative WER difference supernet subnet vs its baseline at the same optimizer steps (stage 11)."""
+    title = "## The gap over training (stage 11)"
+    supernet_path = exp_dir / "gap-curve.json"
+    if not supernet_path.is_file():
+        return [title, "", "Not run (run.sh stage 11: `./run.sh --stage 11 --stop-stage 11`).", ""]
+    supernet = {(p["subnet"], p["set"], p["step"]): p["wer"] for p in json.loads(supernet_path.read_text())}
+    baselines = {}
+    for run_dir in chosen_baselines(exp_dir).values():
+        path = run_dir / "gap-curve.json"
+        if path.is_file():
+            baselines.update(
+                {(p["subnet"], p["set"], p["step"]): p["wer"] for p in json.loads(path.read_text())}
+            )
+    steps = sorted({k[2] for k in supernet})
+    names = sorted({k[0] for k in supernet})
+    lines = [
+        title,
+        "",
+        (
+            "Greedy WER (%) of each subnet from the supernet, and of its baseline where stage 9 has trained one, "
+            "both decoded at the same optimizer steps with the averaged weights of the 1,000 steps before; "
+            "rel. = (supernet - baseline) / baseline, negative: the supernet's subnet is better."
+        ),
+        "",
+    ]
+    for test_set in TEST_SETS:
+        lines += [
+            f"### {test_set}",
+            "",
+            "| step | " + " | ".join(f"{n} TODM | {n} alone | rel." for n in names) + " |",
+            "|---|" + "---|---|---|" * len(names),
+        ]
+        for step in steps:
+            cells = []
+            for n in names:
+                a, b = supernet.get((n, test_set, step)), baselines.get((n, test_set, step))
+                cells += [fmt(a), fmt(b), relative(a, b)]
+            lines.append(f"| {step} | {' | '.join(cells)} |")
+        lines.append("")
+    pairs = sorted({(n, s) for (n, s, _) in supernet if any((n, s, k) in baselines for k in steps)})
+    if pairs:
+        plot_gap(supernet, baselines, pairs, steps, docs_dir / "todm-gap.png")
+        lines += ["![The gap over training](docs/todm-gap.png)", ""]
+    else:
+        lines += [
+            "No baseline has been decoded at these steps yet (stages 9 and 11), so there is no gap to plot.",
+            "",
+        ]
+    return lines
+
+
+def plot_gap(supernet: dict, baselines: dict, pairs: list, steps: list[int], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    for ax, test_set in zip(axes, TEST_SETS):
+        for name in sorted({n for n, s in pairs if s == test_set}):
+            xs = [k for k in steps if (name, test_set, k) in baselines and (name, test_set, k) in supernet]
+            ys = [100 * (supernet[name, test_set, k] / baselines[name, test_set, k] - 1) for k in xs]
+            ax.plot(xs, ys, marker="o", label=name)
+        ax.axhline(0, color="black", lw=0.8)
+        ax.set_title(f"{test_set}, greedy search")
+        ax.set_xlabel("optimizer steps")
+        ax.set_ylabel("relative WER difference, TODM vs alone (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)

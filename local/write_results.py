@@ -19,13 +19,13 @@ import time
 from pathlib import Path
 
 import torch
-from results_comparison import ablation_section, baseline_section
+from archive_results import last_logged_losses
+from results_comparison import ablation_section, baseline_section, gap_section, newest_progress
 
 from todm.cli import run_main
 from todm.decode import read_wer_summary
 from todm.io import write_text_atomic
-from todm.model import SubnetConfig, largest, num_params, smallest
-from todm.train.checkpoint import checkpoint_config, find_checkpoints, read_checkpoint
+from todm.model import SubnetConfig, SupernetConfig, largest, num_params, smallest
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -54,18 +54,18 @@ def machine() -> str:
 
 
 def training_section(exp_dir: Path) -> list[str]:
-    path = find_checkpoints(exp_dir)[0]
-    state = read_checkpoint(path)
-    cfg, progress = checkpoint_config(state), state["progress"]
+    record = newest_progress(exp_dir)
+    if record is None:
+        return [
+            "## Supernet training",
+            "",
+            f"No checkpoint (nor an archived progress.json) in `{exp_dir}`.",
+            "",
+        ]
+    cfg, progress = SupernetConfig.from_dict(record["supernet_config"]), record["progress"]
     minutes = progress["train_seconds"] / 60
-    # Only rank 0 logs losses; the other ranks' files (log-train-<time>-<rank>) sort after its own.
-    lines = [
-        line
-        for log in sorted((exp_dir / "log").glob("log-train-*"))
-        for line in log.read_text().splitlines()
-        if "[loop.py" in line and "| largest" in line
-    ]
-    last = lines[-1].split("|", 1)[1].rsplit("| lr", 1)[0].strip() if lines else ""
+    last = record.get("last_losses") if "last_losses" in record else last_logged_losses(exp_dir)
+    name = record["checkpoint"]
     return [
         "## Supernet training",
         "",
@@ -78,7 +78,7 @@ def training_section(exp_dir: Path) -> list[str]:
         (
             f"- Trained {minutes:.1f} min of wall time, {progress['batch_idx_train']} optimizer steps "
             f"({progress['batch_idx_train'] / max(minutes * 60, 1e-9):.2f} steps/s), epoch {progress['cur_epoch']}; "
-            f"newest checkpoint `{path.name}`."
+            f"newest checkpoint `{name}`."
         ),
         f"- Last logged training losses per frame: {last or 'n/a'}",
         "",
@@ -193,6 +193,7 @@ def main() -> None:
         *search_section(exp_dir, docs_dir),
         *curve_section(exp_dir, docs_dir),
         *baseline_section(exp_dir, docs_dir),
+        *gap_section(exp_dir, docs_dir),
         *ablation_section(exp_dir),
     ]
     write_text_atomic(args.out, "\n".join(lines))

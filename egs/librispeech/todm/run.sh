@@ -225,10 +225,17 @@ ckpt_args() {  # [dir]
   echo "--exp-dir $dir --iter $(last_iter "$dir") --avg $avg --use-averaged-model $averaged"
 }
 write_results() {
-  # The default profile's results are the repository's RESULTS.md; other profiles keep theirs in exp.
-  local results=$exp_dir/RESULTS.md docs=$exp_dir/docs
-  [ "$profile" = default ] && results=../../../RESULTS.md docs=../../../docs
-  ./local/write_results.py --exp-dir $exp_dir --out $results --docs-dir $docs \
+  # The default profile's results are the repository's RESULTS.md; other profiles keep theirs in exp. The small
+  # outputs of every run (model cards, WER summaries, search, curves, costs; no checkpoint) are first archived
+  # (local/archive_results.py), and the page is written from the archive: it can be regenerated, and the
+  # comparisons continued, after the checkpoints are gone.
+  local results=$exp_dir/RESULTS.md docs=$exp_dir/docs archive=$exp_dir/archive runs
+  if [ "$profile" = default ]; then
+    results=../../../RESULTS.md docs=../../../docs archive=../../../docs/results/$profile
+  fi
+  runs=$(ls -d $exp_dir ${exp_dir}-baseline-* ${exp_dir}-ablation-* 2>/dev/null | paste -sd,)
+  ./local/archive_results.py --exp-dirs "$runs" --out $archive
+  ./local/write_results.py --exp-dir $archive/$(basename $exp_dir) --out $results --docs-dir $docs \
     --command "egs/librispeech/todm/run.sh --profile $profile"
 }
 
@@ -303,7 +310,7 @@ searched_architectures() {
 }
 
 if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
-  steps=$(last_iter)
+  steps=$(last_iter); steps=${steps:-$train_steps}  # the supernet's steps (its profile's, once its checkpoints are gone)
   log "Stage 9: one-by-one baselines of the searched subnets ($steps optimizer steps each, as the supernet)"
   searched_architectures | while read -r name subnet; do
     # The dropout an individually tuned model would get: the best of the grid on dev after the grid steps.
@@ -341,7 +348,7 @@ if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
 fi
 
 if [ $stage -le 10 ] && [ $stop_stage -ge 10 ]; then
-  steps=$(last_iter)
+  steps=$(last_iter); steps=${steps:-$train_steps}
   log "Stage 10: ablations of the supernet recipe ($steps optimizer steps each, as the supernet)"
   for ablation in "no-kd:--use-kd false" "fixed-dropout:--adaptive-dropout false" \
                   "adam:--optimizer adam" "no-sandwich:--sandwich false"; do

@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Copy the small results of experiment directories into a folder that can be committed, so RESULTS.md can be
+regenerated (and comparisons continued) after the checkpoints are gone.
+
+Usage (from egs/librispeech/todm):
+    ./local/archive_results.py --exp-dirs exp,exp-baseline-subnet-phone-dropout-0.05 --out ../../../docs/results/default
+
+For each directory it copies, under <out>/<dir name>/: commands.txt, exported/*/model_card.json, the
+wer-summary files of both decoding methods, search/{history.jsonl,pareto.json,subnet-*.json,pareto.png},
+learning-curve.json and gap-curve.json; and it writes progress.json from the newest checkpoint (its
+architecture, counters and costs, the list of checkpoint steps, the last logged losses), which
+local/write_results.py reads where no checkpoint is left. A file in --exp-dirs (a baseline's dropout choice,
+exp-baseline-<subnet>.json) is copied as it is. Re-running overwrites the copies.
+"""
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+from todm.cli import run_main
+from todm.errors import UserError
+from todm.io import write_text_atomic
+from todm.train.checkpoint import find_checkpoints, read_checkpoint
+
+PATTERNS = (
+    "commands.txt",
+    "exported/*/model_card.json",
+    "greedy_search/wer-summary-*.txt",
+    "modified_beam_search/wer-summary-*.txt",
+    "search/history.jsonl",
+    "search/pareto.json",
+    "search/subnet-*.json",
+    "search/pareto.png",
+    "learning-curve.json",
+    "gap-curve.json",
+)
+
+
+def last_logged_losses(exp_dir: Path) -> str:
+    """The last per-subnet loss line of rank 0's training logs (the other ranks' files sort after it)."""
+    lines = [
+        line
+        for log in sorted((exp_dir / "log").glob("log-train-*"))
+        for line in log.read_text().splitlines()
+        if "[loop.py" in line and "| largest" in line
+    ]
+    return lines[-1].split("|", 1)[1].rsplit("| lr", 1)[0].strip() if lines else ""
+
+
+def progress_record(exp_dir: Path) -> dict | None:
+    found = find_checkpoints(exp_dir)
+    if not found:
+        return None
+    state = read_checkpoint(found[0])
+    return {
+        "checkpoint": found[0].name,
+        "supernet_config": state["supernet_config"],
+        "progress": state["progress"],
+        "baseline_of": state.get("baseline_of"),
+        "checkpoint_steps": sorted(int(p.stem.split("-")[1]) for p in found),
+        "last_losses": last_logged_losses(exp_dir),
+    }
+
+
+def archive(exp_dir: Path, out: Path) -> int:
+    """Copy one directory's small results into out/<its name>; returns the number of files written."""
+    if exp_dir.is_file():
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(exp_dir, out / exp_dir.name)
+        return 1
+    if not exp_dir.is_dir():
+        raise UserError(f"--exp-dirs {exp_dir}: neither a directory nor a file")
+    target = out / exp_dir.name
+    copied = 0
+    for pattern in PATTERNS:
+        for path in sorted(exp_dir.glob(pattern)):
+            dest = target / path.relative_to(exp_dir)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, dest)
+            copied += 1
+    record = progress_record(exp_dir)
+    if record is not None:
+        write_text_atomic(target / "progress.json", json.dumps(record, indent=1) + "\n")
+        copied += 1
+    return copied
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--exp-dirs", required=True, help="comma-separated experiment directories")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    out = Path(args.out)
+    for name in [d for d in args.exp_dirs.split(",") if d]:
+        print(f"{name}: {archive(Path(name), out)} files -> {out / Path(name).name}")
+
+
+if __name__ == "__main__":
+    run_main(main)
