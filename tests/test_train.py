@@ -11,7 +11,7 @@ from conftest import load_recipe_script
 from todm.data.bpe import load_bpe
 from todm.export.standalone import load_standalone, save_standalone
 from todm.model import Transducer, get_preset, largest, num_params, smallest
-from todm.train.checkpoint import read_checkpoint, seed_everything
+from todm.train.checkpoint import newest_checkpoint, read_checkpoint, seed_everything
 from todm.train.data import filter_cuts, load_cuts, make_valid_loader, to_batch
 from todm.train.loop import KindStats, Trainer, init_distributed
 from todm.train.objective import Batch
@@ -155,9 +155,9 @@ def test_resume_picks_the_most_recorded_steps_not_the_newest_mtime(tmp_path):
     fake("checkpoint-8.pt", 8, 300)
     fake("checkpoint-64.pt", 64, 100)  # copied first: the oldest mtime
     fake("epoch-7.pt", 63, 200)
-    assert train_script.newest_checkpoint(tmp_path).name == "checkpoint-64.pt"
+    assert newest_checkpoint(tmp_path).name == "checkpoint-64.pt"
     fake("epoch-8.pt", 70, 50)
-    assert train_script.newest_checkpoint(tmp_path).name == "epoch-8.pt"
+    assert newest_checkpoint(tmp_path).name == "epoch-8.pt"
 
 
 @pytest.mark.parametrize(

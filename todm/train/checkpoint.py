@@ -137,3 +137,26 @@ def average_state_dicts(states: list[dict]) -> dict:
     return {
         k: (v / len(states)).to(states[0][k].dtype) if v.is_floating_point() else v for k, v in avg.items()
     }
+
+
+def newest_checkpoint(exp_dir: str | Path) -> Path | None:
+    """The checkpoint with the most optimizer steps recorded in it (never by mtime: copies reset mtimes).
+
+    Steps grow with K in checkpoint-K.pt and with N in epoch-N.pt, so only the last of each is read."""
+    exp_dir = Path(exp_dir)
+    candidates = find_checkpoints(exp_dir)[:1]
+    epochs = [
+        (int(m.group(1)), p)
+        for p in exp_dir.glob("epoch-*.pt")
+        if (m := re.fullmatch(r"epoch-(\d+)\.pt", p.name))
+    ]
+    if epochs:
+        candidates.append(max(epochs)[1])
+    steps = {
+        path: (read_checkpoint(path).get("progress") or {}).get("batch_idx_train", 0) for path in candidates
+    }
+    return (
+        max(candidates, key=lambda path: (steps[path], path.name.startswith("checkpoint")))
+        if candidates
+        else None
+    )

@@ -52,7 +52,7 @@ from todm.search import (
     select_dev_cuts,
     write_results,
 )
-from todm.train.checkpoint import checkpoint_config, find_checkpoints, load_model_state, read_checkpoint
+from todm.train.checkpoint import checkpoint_config, load_model_state, newest_checkpoint, read_checkpoint
 from todm.train.data import check_vocab, load_cuts
 
 
@@ -101,12 +101,11 @@ def load_supernet(params) -> tuple[Transducer, str]:
         if params.checkpoint:
             path = Path(params.checkpoint)
         else:
-            found = find_checkpoints(params.exp_dir) + sorted(Path(params.exp_dir).glob("epoch-*.pt"))
-            if not found:
+            path = newest_checkpoint(params.exp_dir)  # by recorded steps: copies reset mtimes
+            if path is None:
                 raise UserError(
                     f"{params.exp_dir}: no checkpoint-K.pt or epoch-N.pt (train first, or --checkpoint)"
                 )
-            path = max(found, key=lambda p: p.stat().st_mtime)
         state = read_checkpoint(path)
         if "supernet_config" not in state or "model" not in state:
             raise UserError(f"{path}: checkpoint has no supernet (no supernet_config/model)")

@@ -24,7 +24,6 @@ import argparse
 import json
 import logging
 import os
-import re
 import time
 from pathlib import Path
 
@@ -45,7 +44,7 @@ from todm.model import (
     num_params,
     smallest,
 )
-from todm.train.checkpoint import find_checkpoints, read_checkpoint, seed_everything
+from todm.train.checkpoint import newest_checkpoint, seed_everything
 from todm.train.data import check_vocab, filter_cuts, load_training_cuts, make_train_loader
 from todm.train.loop import Trainer, init_distributed
 
@@ -168,26 +167,6 @@ def resume_path(params) -> Path | None:
     if params.start_epoch > 1:
         return exp_dir / f"epoch-{params.start_epoch - 1}.pt"
     return newest_checkpoint(exp_dir)
-
-
-def newest_checkpoint(exp_dir: Path) -> Path | None:
-    """The checkpoint with the most optimizer steps recorded in it (never by mtime: copies reset mtimes).
-
-    Steps grow with K in checkpoint-K.pt and with N in epoch-N.pt, so only the last of each is read."""
-    candidates = find_checkpoints(exp_dir)[:1]
-    epochs = [
-        (int(m.group(1)), p)
-        for p in exp_dir.glob("epoch-*.pt")
-        if (m := re.fullmatch(r"epoch-(\d+)\.pt", p.name))
-    ]
-    if epochs:
-        candidates.append(max(epochs)[1])
-    steps = {path: read_checkpoint(path)["progress"]["batch_idx_train"] for path in candidates}
-    return (
-        max(candidates, key=lambda path: (steps[path], path.name.startswith("checkpoint")))
-        if candidates
-        else None
-    )
 
 
 def run(rank: int, world_size: int, params) -> None:
