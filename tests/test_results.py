@@ -89,7 +89,7 @@ def test_baseline_and_ablation_comparison_from_fixture_dirs(tmp_path):
     assert "| subnet-phone | desc-subnet-phone | 0.50M | 5.0M | 12.34 | 13.00 | -5.1% |" in text
     assert "| 30.00 | 28.00 | +7.1% |" in text
     assert "| supernet (`exp`) | 1000 | 40.0 | 4,800 | 3e+12 |" in text
-    assert "| sum of the 1 baselines | 1000 | 15.0 | 1,200 | 1e+12 |" in text
+    assert "| sum of the 1 baseline runs | 1000 | 15.0 | 1,200 | 1e+12 |" in text
     assert "cost 4.00x the CPU-seconds" in text
     assert "./train.py --subnet exp/search/subnet-watch.json --max-steps 1000" in text
     assert (tmp_path / "docs" / "todm-vs-baselines.png").stat().st_size > 0
