@@ -226,7 +226,12 @@ def test_gap_section_relative_difference_per_step(tmp_path):
     assert "No baseline has been decoded at these steps yet" in text
     baseline = tmp_path / "exp-baseline-subnet-watch-dropout-0.1"
     baseline.mkdir()
-    (tmp_path / "exp-baseline-subnet-watch.json").write_text(json.dumps({"chosen": str(baseline)}))
+    grid = [
+        {"dir": str(baseline), "dev_wer": 21.5},
+        {"dir": str(baseline).replace("0.1", "0.0"), "dev_wer": 22.75},
+    ]
+    choice = {"chosen": str(baseline), "iter": 300, "grid": grid}
+    (tmp_path / "exp-baseline-subnet-watch.json").write_text(json.dumps(choice))
     base_gap = [
         {"step": 1000, "subnet": "subnet-watch", "set": "test-clean", "wer": 24.0, "words": 10},
         {"step": 2000, "subnet": "subnet-watch", "set": "test-clean", "wer": 20.0, "words": 10},
@@ -237,3 +242,4 @@ def test_gap_section_relative_difference_per_step(tmp_path):
     assert "| 1000 | 25.00 | n/a | n/a | 30.00 | 24.00 | +25.0% |" in text
     assert "| 2000 | n/a | n/a | n/a | 20.00 | 20.00 | +0.0% |" in text
     assert (tmp_path / "docs" / "todm-gap.png").stat().st_size > 0
+    assert "| subnet-watch | 300 | 0.1: 21.50, 0.0: 22.75 | 0.1 |" in text
