@@ -23,13 +23,15 @@ def setup_logging(log_file: str | Path | None = None, level: int = logging.INFO)
 
 
 def run_main(main: Callable[[], None]) -> None:
-    """Run a stage script's main(); user mistakes (ValueError, FileNotFoundError) become one line + exit 1.
+    """Run a stage script's main(); user mistakes (UserError, FileNotFoundError) become one line + exit 1.
 
-    Set TODM_DEBUG=1 to see the full traceback instead.
+    Anything else is a bug and keeps its traceback. Set TODM_DEBUG=1 to see the traceback of a user error too.
     """
+    from todm.errors import UserError
+
     try:
         main()
-    except (ValueError, FileNotFoundError) as exc:
+    except (UserError, FileNotFoundError) as exc:
         if os.environ.get("TODM_DEBUG"):
             raise
         print(f"ERROR: {exc}", file=sys.stderr)

@@ -103,6 +103,16 @@ class SupernetConfig:
             fail(f"blank_id={self.blank_id} must be in [0, vocab_size={self.vocab_size})")
         if self.context_size < 1:
             fail(f"context_size={self.context_size} must be >= 1")
+        for name in ("d_model", "num_layers", "ssm_head_dim", "decoder_dim", "joiner_dim", "vocab_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                fail(f"{name}={value!r} must be a positive integer")
+        if any(c <= 0 for c in self.subsampling_channels) or len(self.subsampling_channels) != 3:
+            fail(f"subsampling_channels={self.subsampling_channels} must be three positive integers")
+        if not 0 < self.ssm_dt_min <= self.ssm_dt_max:
+            fail(f"ssm_dt_min={self.ssm_dt_min}, ssm_dt_max={self.ssm_dt_max}: need 0 < dt_min <= dt_max")
+        if not 0 <= self.dropout < 1:
+            fail(f"dropout={self.dropout} must be in [0, 1)")
 
     def allowed_ffn_dims(self, layer: int) -> list[int]:
         """Feed-forward widths layer `layer` may take (sorted)."""
@@ -136,6 +146,12 @@ class LayerChoice:
     index: int
     ffn_dim: int
     ssm_heads: int
+
+    def __post_init__(self) -> None:
+        for name in ("index", "ffn_dim", "ssm_heads"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise TypeError(f"layer {name}={value!r} must be an integer")
 
 
 @dataclass

@@ -60,6 +60,15 @@ budgets=conf/budgets-relative.yaml   # the device profiles, relative: fit any pr
 cd "$(dirname "$0")"
 . ./path.sh
 . shared/parse_options.sh || exit 1
+for value in "stage=$stage" "stop-stage=$stop_stage"; do
+  case ${value#*=} in
+    ''|*[!0-9]*) echo "ERROR: --${value%%=*} '${value#*=}': expected a stage number (0-11)" >&2; exit 1 ;;
+  esac
+done
+if [ "$stage" -gt "$stop_stage" ]; then
+  echo "ERROR: --stage $stage is after --stop-stage $stop_stage: nothing would run" >&2
+  exit 1
+fi
 
 log() {
   local fname=${BASH_SOURCE[1]##*/}

@@ -21,6 +21,7 @@ Writes exp/epoch-N.pt, exp/checkpoint-K.pt, exp/log/log-train-*, exp/tensorboard
 """
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -141,13 +142,49 @@ def build_config(params) -> SupernetConfig:
         path = Path(params.model_config)
         if not path.is_file():
             raise UserError(f"--model-config {path}: file not found")
-        cfg = SupernetConfig.from_dict({**json.loads(path.read_text()), "vocab_size": sp.get_piece_size()})
+        cfg = read_model_config(path, sp.get_piece_size())
     else:
-        cfg = get_preset(params.model_config, vocab_size=sp.get_piece_size(), causal=params.causal)
+        try:
+            cfg = get_preset(params.model_config, vocab_size=sp.get_piece_size(), causal=params.causal)
+        except ValueError as exc:
+            raise UserError(f"--model-config {params.model_config}: {exc} (or a JSON file)") from None
     if cfg.context_size != params.context_size:
         cfg.context_size = params.context_size
     check_vocab(sp, cfg.vocab_size, params.bpe_model)
     return cfg
+
+
+def read_model_config(path: Path, vocab_size: int) -> SupernetConfig:
+    """A supernet JSON: every field of SupernetConfig but vocab_size (the BPE model's), or {"preset": name}
+    plus the fields that differ from that preset. A partial file would otherwise fill the rest silently."""
+    try:
+        given = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise UserError(f"--model-config {path}: not valid JSON ({exc})") from None
+    if not isinstance(given, dict):
+        raise UserError(f"--model-config {path}: expected a JSON object of SupernetConfig fields")
+    fields = {f.name for f in dataclasses.fields(SupernetConfig)}
+    unknown = sorted(set(given) - fields - {"preset"})
+    if unknown:
+        raise UserError(
+            f"--model-config {path}: unknown field(s) {unknown}; SupernetConfig has {sorted(fields)}"
+        )
+    base: dict = {}
+    if "preset" in given:
+        try:
+            base = get_preset(given.pop("preset"), vocab_size=vocab_size).to_dict()
+        except (KeyError, ValueError) as exc:
+            raise UserError(f"--model-config {path}: {exc}") from None
+    missing = sorted(fields - set(base) - set(given) - {"vocab_size"})
+    if missing:
+        raise UserError(
+            f'--model-config {path}: missing field(s) {missing} (give every field, or "preset": a preset '
+            "name plus the fields that differ)"
+        )
+    try:
+        return SupernetConfig.from_dict({**base, **given, "vocab_size": vocab_size})
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"--model-config {path}: {exc}") from None
 
 
 def read_subnet(path: str, cfg: SupernetConfig) -> SubnetConfig:

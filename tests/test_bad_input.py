@@ -1,0 +1,105 @@
+"""Bad user input gets one clear line naming the file or option; internal bugs keep their traceback."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import RECIPE, load_recipe_script
+
+from todm.errors import UserError
+from todm.model import get_preset
+
+train = load_recipe_script("train")
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('{"d_model": 48', "not valid JSON"),
+        ("[1, 2]", "expected a JSON object"),
+        ('{"preset": "tiny", "d_modle": 48}', "unknown field(s) ['d_modle']"),
+        ('{"d_model": 48}', "missing field(s) ["),
+        ('{"preset": "tiny", "d_model": -4}', "d_model=-4 must be a positive integer"),
+        ('{"preset": "tiny", "ffn_dims": "wide"}', "--model-config"),
+        ('{"preset": "huge"}', "unknown model preset 'huge'"),
+    ],
+)
+def test_model_config_json_is_complete_and_valid(tmp_path, content, message):
+    path = tmp_path / "cfg.json"
+    path.write_text(content)
+    with pytest.raises(UserError, match=f"--model-config {path}") as err:
+        train.read_model_config(path, vocab_size=64)
+    assert message in str(err.value)
+
+
+def test_model_config_json_from_a_preset_with_changes(tmp_path):
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps({"preset": "tiny", "d_model": 64}))
+    cfg = train.read_model_config(path, vocab_size=64)
+    assert cfg.d_model == 64 and cfg.num_layers == get_preset("tiny").num_layers and cfg.vocab_size == 64
+    full = get_preset("tiny", vocab_size=500).to_dict()
+    path.write_text(json.dumps({k: v for k, v in full.items() if k != "vocab_size"}))
+    assert train.read_model_config(path, vocab_size=64) == get_preset("tiny", vocab_size=64)
+
+
+@pytest.mark.parametrize(
+    "layers, message",
+    [
+        ([{"index": 0, "ffn_dim": "96", "ssm_heads": 4}], "ffn_dim='96' must be an integer"),
+        ([{"index": 0, "ffn_dim": 96}], "ssm_heads"),
+        ([{"index": 0, "ffn_dim": 999, "ssm_heads": 4}, {"index": 1, "ffn_dim": 96, "ssm_heads": 4}], "999"),
+    ],
+)
+def test_subnet_json_errors_name_the_file(tmp_path, layers, message):
+    path = tmp_path / "subnet.json"
+    path.write_text(json.dumps({"layers": layers}))
+    with pytest.raises(UserError, match=f"--subnet {path}") as err:
+        train.read_subnet(str(path), get_preset("tiny", vocab_size=64))
+    assert message in str(err.value)
+
+
+def test_run_main_prints_user_errors_in_one_line_and_keeps_tracebacks_of_bugs(tmp_path):
+    script = tmp_path / "stage.py"
+    script.write_text(
+        "import sys\n"
+        "from todm.cli import run_main\n"
+        "from todm.errors import UserError\n"
+        "def main():\n"
+        "    if sys.argv[1] == 'user':\n"
+        "        raise UserError('--thing x: expected y')\n"
+        "    raise ValueError('an internal bug')\n"
+        "run_main(main)\n"
+    )
+    user = subprocess.run([sys.executable, str(script), "user"], capture_output=True, text=True, check=False)
+    assert user.returncode == 1 and user.stderr.strip() == "ERROR: --thing x: expected y"
+    bug = subprocess.run([sys.executable, str(script), "bug"], capture_output=True, text=True, check=False)
+    assert bug.returncode == 1 and "Traceback" in bug.stderr and "ValueError: an internal bug" in bug.stderr
+
+
+def test_train_py_names_an_unknown_preset(tiny_data, tmp_path):
+    cmd = [
+        sys.executable, str(RECIPE / "train.py"), "--exp-dir", str(tmp_path), "--model-config", "huge",
+        "--bpe-model", str(tiny_data["bpe_model"]),
+    ]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "--model-config huge: unknown model preset 'huge'" in out.stderr
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--stage", "abc"], "--stage 'abc': expected a stage number"),
+        (["--stop-stage", "-1"], "--stop-stage '-1': expected a stage number"),
+        (["--stage", "5", "--stop-stage", "2"], "--stage 5 is after --stop-stage 2: nothing would run"),
+        (["--world-size", "0", "--stage", "4", "--stop-stage", "4"], "--world-size '0': expected a number"),
+    ],
+)
+def test_run_sh_refuses_stage_and_world_size_mistakes(args, message):
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
+    out = subprocess.run(
+        ["bash", str(RECIPE / "run.sh"), *args], capture_output=True, text=True, check=False, env=env
+    )
+    assert out.returncode == 1 and message in out.stderr
