@@ -103,3 +103,37 @@ def test_run_sh_refuses_stage_and_world_size_mistakes(args, message):
         ["bash", str(RECIPE / "run.sh"), *args], capture_output=True, text=True, check=False, env=env
     )
     assert out.returncode == 1 and message in out.stderr
+
+
+def test_a_vocabulary_of_another_training_with_the_same_size_is_refused(tiny_data, tmp_path):
+    from todm.data.bpe import bpe_pieces, load_bpe, train_bpe, vocabulary_fingerprint
+    from todm.train.checkpoint import read_checkpoint
+
+    exp = tmp_path / "exp"
+    args = [
+        "--exp-dir", str(exp), "--bpe-model", str(tiny_data["bpe_model"]), "--manifest-dir",
+        str(tiny_data["fbank_dir"]), "--model-config", "tiny", "--max-steps", "1", "--tensorboard", "false",
+        "--num-threads", "1", "--save-every-n", "1",
+    ]  # fmt: skip
+    train.run(0, 1, train.get_parser().parse_args(args))
+    state = read_checkpoint(exp / "checkpoint-1.pt")
+    assert state["vocabulary"] == vocabulary_fingerprint(bpe_pieces(load_bpe(tiny_data["bpe_model"])))
+    # another BPE model of the same size, trained on other text
+    other = tmp_path / "other_lang"
+    words = (tiny_data["bpe_model"].parent / "transcript_words.txt").read_text().split()
+    (other / "transcript_words.txt").parent.mkdir()
+    (other / "transcript_words.txt").write_text(
+        "\n".join(" ".join(w[::-1] for w in words[i : i + 9]) for i in range(0, len(words), 9))
+    )
+    train_bpe(other / "transcript_words.txt", other, vocab_size=64)
+    common = ["--exp-dir", str(exp), "--iter", "1", "--avg", "1", "--use-averaged-model", "false"]
+    decode = [sys.executable, str(RECIPE / "decode.py"), *common, "--bpe-model", str(other / "bpe.model"),
+              "--manifest-dir", str(tiny_data["fbank_dir"]), "--test-sets", "dev-clean"]  # fmt: skip
+    out = subprocess.run(decode, capture_output=True, text=True, check=False)
+    assert out.returncode == 1 and "not the vocabulary this model was trained with" in out.stderr, out.stderr
+    export = [sys.executable, str(RECIPE / "export.py"), *common, "--tokens", str(other / "tokens.txt"),
+              "--out-dir", str(tmp_path / "exported")]  # fmt: skip
+    out = subprocess.run(export, capture_output=True, text=True, check=False)
+    assert out.returncode == 1 and f"--tokens {other / 'tokens.txt'}: not the vocabulary" in out.stderr, (
+        out.stderr
+    )

@@ -87,3 +87,25 @@ def load_bpe(bpe_model: str | Path):
     if sp.piece_to_id("<blk>") != 0:
         raise UserError(f"--bpe-model {bpe_model}: expected '<blk>' at id 0 (icefall convention)")
     return sp
+
+
+def bpe_pieces(sp) -> list[str]:
+    """The pieces of a sentencepiece model by id (what tokens.txt lists)."""
+    return [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
+
+
+def vocabulary_fingerprint(pieces: list[str]) -> str:
+    """A short digest of the pieces by id: checkpoints record it, so a BPE model or tokens.txt of another
+    training with the same size is refused instead of printing wrong words."""
+    import hashlib
+
+    return hashlib.sha256("\n".join(pieces).encode()).hexdigest()[:16]
+
+
+def check_same_vocabulary(pieces: list[str], option: str, fingerprint: str | None) -> None:
+    """UserError when `pieces` (of --bpe-model or --tokens) are not those the checkpoint was trained with."""
+    if fingerprint is not None and vocabulary_fingerprint(pieces) != fingerprint:
+        raise UserError(
+            f"{option}: not the vocabulary this model was trained with (same size, other pieces: the BPE model of "
+            "another training)"
+        )

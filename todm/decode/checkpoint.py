@@ -37,6 +37,7 @@ class LoadedModel:
     subnet: SubnetConfig | None
     subnet_name: str
     suffix: str  # icefall-style description of the weights, e.g. "epoch-8-avg-2-use-averaged-model"
+    vocabulary: str | None = None  # the training BPE model's fingerprint (todm.data.bpe), when recorded
 
 
 def add_checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
@@ -227,4 +228,4 @@ def load_model_for_decoding(params) -> LoadedModel:
     subnet, name = resolve_subnet(
         params.subnet, model.cfg, state.get("fixed_subnet"), state.get("baseline_of")
     )
-    return LoadedModel(model, subnet, name, suffix)
+    return LoadedModel(model, subnet, name, suffix, state.get("vocabulary"))

@@ -19,6 +19,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+from todm.data.bpe import bpe_pieces, vocabulary_fingerprint
 from todm.errors import UserError
 from todm.model import SubnetConfig, Transducer, largest, macs
 from todm.optim import DEFAULT_LR, Eden, make_optimizer
@@ -176,6 +177,7 @@ class Trainer:
             fixed_subnet=None if self.fixed_subnet is None else self.fixed_subnet.to_dict(),
             baseline_of=None if self.baseline_of is None else self.baseline_of.to_dict(),
             rng_per_rank=rng_per_rank,
+            vocabulary=None if self.sp is None else vocabulary_fingerprint(bpe_pieces(self.sp)),
         )
 
     # ---- one step ------------------------------------------------------------------------------------

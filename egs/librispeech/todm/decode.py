@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 
 from todm.cli import run_main, setup_logging
-from todm.data.bpe import load_bpe
+from todm.data.bpe import bpe_pieces, check_same_vocabulary, load_bpe
 from todm.decode import (
     METHODS,
     add_checkpoint_arguments,
@@ -107,6 +107,7 @@ def main() -> None:
             f"--bpe-model {params.bpe_model} has {sp.get_piece_size()} tokens but the model's "
             f"vocab_size is {loaded.model.cfg.vocab_size}"
         )
+    check_same_vocabulary(bpe_pieces(sp), f"--bpe-model {params.bpe_model}", loaded.vocabulary)
     subnet = loaded.subnet
     model = loaded.model
     if subnet is not None:  # decode the extracted subnet: same outputs, less work per frame

@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 from todm.cli import run_main, setup_logging, str2bool
+from todm.data.bpe import check_same_vocabulary
 from todm.decode import (
     add_checkpoint_arguments,
     decode_cuts,
@@ -82,6 +83,7 @@ def main() -> None:
             f"--tokens {params.tokens}: {len(pieces)} tokens but the checkpoint's vocab_size is "
             f"{model.cfg.vocab_size}"
         )
+    check_same_vocabulary(pieces, f"--tokens {params.tokens}", state.get("vocabulary"))
     small = model.extract(subnet).eval()
     source = {
         "exp_dir": str(params.exp_dir),
