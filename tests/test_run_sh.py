@@ -48,3 +48,21 @@ def test_ckpt_args_average_only_across_periods(
         end, start = checkpoint_files(tmp_path, 0, int(got["--iter"]), int(got["--avg"]), True)
         step_of = lambda p: int(p.stem.split("-")[1])
         assert step_of(start) // AVERAGE_PERIOD < step_of(end) // AVERAGE_PERIOD
+
+
+def stage_done(marker: Path, made_from: str) -> subprocess.CompletedProcess:
+    script = f'source <(sed -n "/^stage_done()/,/^}}/p" {RUN_SH}); stage_done {marker} "{made_from}"'
+    return subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=False)
+
+
+def test_stage_markers_refuse_outputs_made_from_other_inputs(tmp_path: Path) -> None:
+    marker = tmp_path / "manifests" / ".librispeech.done"
+    assert stage_done(marker, "corpus=/a").returncode == 1  # not done yet: run the stage
+    marker.parent.mkdir()
+    marker.write_text("parts=train-clean-100 corpus=/data/a\n")
+    assert stage_done(marker, "parts=train-clean-100 corpus=/data/a").returncode == 0  # done: skip
+    other = stage_done(marker, "parts=train-clean-100 corpus=/data/b")
+    assert other.returncode == 1 and "made from 'parts=train-clean-100 corpus=/data/a'" in other.stderr
+    assert f"remove {marker.parent}" in other.stderr
+    marker.write_text("")  # a marker of an older recipe (touch): trusted
+    assert stage_done(marker, "anything").returncode == 0

@@ -148,6 +148,19 @@ fbank_dir=$data_dir/fbank
 lang_dir=$data_dir/lang_bpe_${vocab_size}
 mkdir -p $data_dir
 
+# A stage's .done marker holds what the stage was made from: a re-run with other inputs (another --dl-dir,
+# other parts, another vocabulary size) must not reuse the old outputs silently.
+stage_done() {  # marker made-from: true when the stage is done from the same inputs; error when from others
+  local marker=$1 made_from=$2
+  [ -f "$marker" ] || return 1
+  if [ -s "$marker" ] && [ "$(cat "$marker")" != "$made_from" ]; then
+    echo "ERROR: $marker: made from '$(cat "$marker")', but this run asks for '$made_from';" \
+         "remove $(dirname "$marker") (and the stages after it) to redo it" >&2
+    exit 1
+  fi
+}
+mark_done() { echo "$2" > "$1"; }  # marker made-from
+
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   if [ -n "$kaldi_data_dirs" ]; then
     log "Stage 0: skipped (importing Kaldi data dirs in stage 1)"
@@ -167,37 +180,40 @@ fi
 
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   log "Stage 1: manifests -> $manifest_dir"
-  if [ -f $manifest_dir/.librispeech.done ]; then
+  made_from="parts=$parts ${kaldi_data_dirs:+kaldi=$kaldi_data_dirs}${kaldi_data_dirs:-corpus=$corpus_dir}"
+  if stage_done $manifest_dir/.librispeech.done "$made_from"; then
     log "  $manifest_dir/.librispeech.done exists, skipping"
   elif [ -n "$kaldi_data_dirs" ]; then
     ./local/prepare_manifests.py --manifest-dir $manifest_dir --kaldi-data-dirs "$kaldi_data_dirs"
-    touch $manifest_dir/.librispeech.done
+    mark_done $manifest_dir/.librispeech.done "$made_from"
   else
     ./local/prepare_manifests.py --corpus-dir "$corpus_dir" --manifest-dir $manifest_dir \
       --parts "$parts" --num-jobs "$nj"
-    touch $manifest_dir/.librispeech.done
+    mark_done $manifest_dir/.librispeech.done "$made_from"
   fi
 fi
 
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   log "Stage 2: 80-dim fbank -> $fbank_dir"
-  if [ -f $fbank_dir/.librispeech.done ]; then
+  made_from="parts=$parts perturb_speed=$perturb_speed"
+  if stage_done $fbank_dir/.librispeech.done "$made_from"; then
     log "  $fbank_dir/.librispeech.done exists, skipping"
   else
     ./local/compute_fbank.py --manifest-dir $manifest_dir --output-dir $fbank_dir \
       --parts "$parts" --num-jobs "$nj" --perturb-speed "$perturb_speed"
-    touch $fbank_dir/.librispeech.done
+    mark_done $fbank_dir/.librispeech.done "$made_from"
   fi
 fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   log "Stage 3: BPE model (vocab $vocab_size) -> $lang_dir"
-  if [ -f $lang_dir/.done ]; then
+  made_from="train_parts=$train_parts vocab_size=$vocab_size"
+  if stage_done $lang_dir/.done "$made_from"; then
     log "  $lang_dir/.done exists, skipping"
   else
     ./local/train_bpe_model.py --manifest-dir $manifest_dir --train-parts "$train_parts" \
       --lang-dir $lang_dir --vocab-size "$vocab_size"
-    touch $lang_dir/.done
+    mark_done $lang_dir/.done "$made_from"
   fi
 fi
 
