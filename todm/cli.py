@@ -38,6 +38,17 @@ def run_main(main: Callable[[], None]) -> None:
         sys.exit(1)
 
 
+def positive_int(value: str) -> int:
+    """argparse type for counts that must be at least 1 (beam sizes, threads): '0' would crash a decoder."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r}: expected an integer >= 1") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: expected an integer >= 1")
+    return number
+
+
 def str2bool(value: str) -> bool:
     """argparse type for boolean options, with icefall's str2bool spellings (yes/no, true/false, t/f, y/n, 1/0)."""
     word = value.lower()

@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import torch
 
+from todm.cli import positive_int
 from todm.data.features import knf_fbank
 from todm.decode import add_checkpoint_arguments, decode_features, load_averaged_model, word_error_rate
 from todm.export import (
@@ -51,7 +52,7 @@ def get_parser() -> argparse.ArgumentParser:
     add("--manifest-dir", default="data/fbank")
     add("--test-set", default="test-clean")
     add("--max-utterances", type=int, default=40)
-    add("--beam-size", type=int, default=4)
+    add("--beam-size", type=positive_int, default=4)
     return parser
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from todm.cli import run_main, setup_logging
+from todm.cli import positive_int, run_main, setup_logging
 from todm.data.bpe import bpe_pieces, check_same_vocabulary, load_bpe
 from todm.decode import (
     METHODS,
@@ -70,7 +70,7 @@ def get_parser() -> argparse.ArgumentParser:
         help="where <set>/utt2type.txt is looked for (optional per-sentence-type WER)",
     )
     add("--decoding-method", default="greedy_search", choices=METHODS)
-    add("--beam-size", type=int, default=4, help="modified_beam_search: hypotheses kept per frame")
+    add("--beam-size", type=positive_int, default=4, help="modified_beam_search: hypotheses kept per frame")
     add("--max-sym-per-frame", type=int, default=1, help="greedy_search: symbols per frame at most")
     add("--max-duration", type=float, default=100.0, help="seconds of audio per batch")
     add("--num-threads", type=int, default=0, help="torch threads (0: torch's default)")

@@ -17,7 +17,7 @@ import argparse
 import logging
 import time
 
-from todm.cli import run_main, setup_logging, str2bool
+from todm.cli import positive_int, run_main, setup_logging, str2bool
 from todm.data.features import SAMPLE_RATE
 from todm.export import OnnxTransducer, read_wave, tokens_to_text
 
@@ -32,7 +32,7 @@ def get_parser() -> argparse.ArgumentParser:
     add("--model-dir", required=True, help="export.py output: encoder/decoder/joiner(.int8).onnx, tokens.txt")
     add("--int8", type=str2bool, default=False, help="use the *.int8.onnx files")
     add("--decoding-method", default="greedy_search", choices=["greedy_search", "modified_beam_search"])
-    add("--beam-size", type=int, default=4)
+    add("--beam-size", type=positive_int, default=4)
     add("--max-sym-per-frame", type=int, default=1)
     add("--num-threads", type=int, default=1)
     add("sound_files", nargs="+", help="audio files to transcribe")
