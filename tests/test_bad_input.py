@@ -150,3 +150,48 @@ def test_beam_size_must_be_a_positive_integer(script, beam):
     assert module.get_parser().parse_args(["--beam-size", "4", *required.get(script, [])]).beam_size == 4
     with pytest.raises(SystemExit):
         module.get_parser().parse_args(["--beam-size", beam, *required.get(script, [])])
+
+
+def copy_part_manifests(tiny_data, out: Path, part: str = "dev-clean"):
+    """The tiny corpus's manifests of `part` copied to `out`, as lhotse objects to edit."""
+    from lhotse import RecordingSet, SupervisionSet
+
+    from todm.data.manifests import manifest_paths
+
+    rec_path, sup_path = manifest_paths(tiny_data["root"] / "manifests", part)
+    return RecordingSet.from_file(rec_path), SupervisionSet.from_file(sup_path), manifest_paths(out, part)
+
+
+def test_a_truncated_flac_stops_the_feature_stage_with_the_file_named(tiny_data, tmp_path):
+    from lhotse import RecordingSet
+
+    from todm.data.fbank import compute_fbank
+
+    recordings, supervisions, (rec_out, sup_out) = copy_part_manifests(tiny_data, tmp_path / "manifests")
+    entries = [r.to_dict() for r in recordings]
+    source = Path(entries[0]["sources"][0]["source"])
+    broken = tmp_path / source.name
+    broken.write_bytes(source.read_bytes()[: source.stat().st_size // 3])
+    entries[0]["sources"][0]["source"] = str(broken)
+    rec_out.parent.mkdir(parents=True)
+    RecordingSet.from_dicts(entries).to_file(rec_out)
+    supervisions.to_file(sup_out)
+    with pytest.raises(UserError, match="could not be decoded") as err:
+        compute_fbank(tmp_path / "manifests", tmp_path / "fbank", ["dev-clean"], num_jobs=1)
+    assert str(broken) in str(err.value)
+    assert not list((tmp_path / "fbank").glob("*cuts_dev-clean*"))  # no manifest that looks complete
+
+
+def test_recordings_without_a_transcribed_segment_stop_the_feature_stage(tiny_data, tmp_path):
+    from lhotse import SupervisionSet
+
+    from todm.data.fbank import compute_fbank
+
+    recordings, supervisions, (rec_out, sup_out) = copy_part_manifests(tiny_data, tmp_path / "manifests")
+    kept = SupervisionSet.from_segments([s for s in supervisions if s.recording_id != recordings[0].id])
+    rec_out.parent.mkdir(parents=True)
+    recordings.to_file(rec_out)
+    kept.to_file(sup_out)
+    with pytest.raises(UserError, match="without any transcribed segment") as err:
+        compute_fbank(tmp_path / "manifests", tmp_path / "fbank", ["dev-clean"], num_jobs=1)
+    assert recordings[0].id in str(err.value)

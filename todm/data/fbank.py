@@ -62,13 +62,28 @@ def _compute_parts(
         if perturb_speed and part.startswith("train"):
             logging.info("%s: adding speed perturbation 0.9 and 1.1", part)
             cuts = cuts + cuts.perturb_speed(0.9) + cuts.perturb_speed(1.1)
+        unsupervised = [c.id for c in cuts if not c.supervisions]
+        if unsupervised:  # e.g. Kaldi segments past the end of their recording
+            raise UserError(
+                f"{part}: {len(unsupervised)} recording(s) without any transcribed segment, e.g. "
+                f"{unsupervised[:3]} (check {sup_path} against {rec_path}: segments past the end of the audio?)"
+            )
         logging.info("%s: computing fbank for %d cuts with %d jobs", part, len(cuts), num_jobs)
+        requested = {c.id: c for c in cuts}
         cuts = cuts.compute_and_store_features(
             extractor=extractor,
             storage_path=fbank_dir / f"{PREFIX}_feats_{part}",
             num_jobs=num_jobs,
             storage_type=LilcomChunkyWriter,
         )
+        # lhotse logs a cut whose audio cannot be decoded (a truncated FLAC) and leaves it out: stop instead.
+        lost = sorted(set(requested) - {c.id for c in cuts})
+        if lost:
+            files = [src.source for cut_id in lost[:3] for src in requested[cut_id].recording.sources]
+            raise UserError(
+                f"{part}: the audio of {len(lost)} utterance(s) could not be decoded, e.g. {files}; "
+                "fix or remove those files and re-run this stage"
+            )
         validate(cuts, read_data=False)
         with atomic_path(out) as tmp:
             cuts.to_file(tmp)
