@@ -98,11 +98,11 @@ def test_num_params_equals_extracted_model(overrides):
 @pytest.mark.parametrize("causal", [False, True])
 def test_macs_match_flop_counter(causal):
     """FlopCounterMode counts 2 flops per multiply-add of mm/addmm/bmm/convolution (biases, norms and
-    element-wise ops excluded), on the exportable path, whose Toeplitz matmul is what `macs` models."""
+    element-wise ops excluded), on the exportable (chunked) path, which is what `macs` models."""
     torch.manual_seed(0)
     cfg = tiny_config(causal=causal)
     model = Transducer(cfg).eval()
-    for frames in (41, 100):
+    for frames in (41, 100, 700):  # 700: several chunks of the deployed path
         x, lens = features(n=1, frames=frames)
         for sub in subnets(cfg, 2):
             small = model.extract(sub).set_exportable(True)

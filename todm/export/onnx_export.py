@@ -11,9 +11,9 @@ input/output names as icefall's export-onnx.py writes them, sherpa-onnx takes th
                 Metadata: vocab_size, context_size (required by sherpa-onnx).
   joiner.onnx   encoder_out (N, J), decoder_out (N, J) -> logit (N, V) = output_linear(tanh(a + b)).
   tokens.txt    "<piece> <id>" (icefall's), blank "<blk>" = 0 (sherpa-onnx hard-codes blank 0).
-The SSM runs its Toeplitz-matmul path (model.set_exportable): the FFT path is not exportable. That path
-builds a (C, T', T') matrix per layer, so memory grows with the square of the utterance length: fine for
-utterance-level inference of up to ~30 s, not for hour-long audio (split it first, e.g. with a VAD).
+The SSM runs its chunked path (model.set_exportable; the FFT path is not exportable): a small Toeplitz matrix
+within chunks of 32 frames and the SSM state carried between chunks, so time and memory grow linearly with the
+utterance length (tools/bench/ssm_export.py measures it).
 int8: onnxruntime.quantization.quantize_dynamic on the MatMul weights (QInt8), as icefall's export-onnx.py.
 """
 

@@ -2,10 +2,12 @@
 
 `num_params` counts exactly the parameters of the model `Transducer.extract(subnet)` returns (tests check
 this against sum(p.numel())). `macs` counts the encoder's multiply-adds for one utterance of `frames` fbank
-frames as the deployable (ONNX, Toeplitz) graph computes them:
+frames as the deployable (ONNX, chunked) graph computes them:
   * Conv2d and Linear layers of the front end and the blocks (weights only; biases not counted),
-  * the SSM kernel generation (contracting the per-mode coefficients with the decay/oscillation basis),
-  * the SSM mixing: a (C, T', T') Toeplitz matrix times the (C, T') input, i.e. C * T'^2 per layer.
+  * the SSM kernel generation for the first L = CHUNK_FRAMES lags (per-mode coefficients times the basis),
+  * the SSM mixing per direction, over T'' = T' rounded up to whole chunks: a (C, L, L) Toeplitz matrix within
+    each chunk (C * L * T''), each chunk's state (C * M * T'', real and imaginary) and the state's
+    contribution to the next chunk (C * M * T'', twice): linear in T'.
 Not counted: element-wise work (norms, activations, gating, exp/cos/sin of the kernel basis, residuals)
 and the decoder/joiner (their cost depends on the decoding search, not on the subnet). The FFT training path
 is cheaper in the SSM mixing for long inputs. Tests check this count against torch.utils.flop_counter.
@@ -14,6 +16,7 @@ is cheaper in the SSM mixing for long inputs. Tests check this count against tor
 from __future__ import annotations
 
 from .config import SubnetConfig, SupernetConfig, largest
+from .ssm import CHUNK_FRAMES
 
 
 def _frontend_sizes(cfg: SupernetConfig, frames: int) -> tuple[list[tuple[int, int, int, int]], int, int]:
@@ -85,10 +88,12 @@ def macs(cfg: SupernetConfig, subnet: SubnetConfig | None = None, frames: int = 
     total += cfg.subsampling_channels[2] * f3 * cfg.d_model * t_out
     d, modes = cfg.d_model, cfg.ssm_state_dim // 2
     directions = 1 if cfg.causal else 2
+    chunk = CHUNK_FRAMES
+    padded = -(-t_out // chunk) * chunk
     for lc in subnet.layers:
         width = lc.ssm_heads * cfg.ssm_head_dim
         total += 2 * d * width * t_out  # in_proj, out_proj
-        total += directions * 2 * modes * width * t_out  # kernel generation
-        total += width * t_out * t_out  # Toeplitz mixing
+        total += directions * 2 * modes * width * chunk  # kernel generation (the first `chunk` lags)
+        total += directions * (width * chunk * padded + 4 * width * modes * padded)  # chunked mixing
         total += 2 * d * lc.ffn_dim * t_out  # feed-forward
     return total

@@ -28,15 +28,18 @@ Details the paper leaves open, chosen here:
   * elastic width: a subnet with h heads uses the first h*P channels: rows of in_proj, the SSM parameters
     and the columns of out_proj; no masks.
 
-Two ways to apply the kernel, numerically equal (tests hold them within 1e-5):
+Three ways to apply the kernel, numerically equal (tests hold them within 1e-5, and to the step-by-step
+recurrence within 1e-9 in float64):
   * FFT (training): linear convolution as rfft/irfft with n = 2T (a two-sided kernel of length 2T wraps
     lags -(T-1)..-1 into the upper half without aliasing).
-  * exportable (ONNX, opset 17, legacy TorchScript exporter): the kernel is computed in-graph with real
-    arithmetic (exp/cos/sin), gathered into a (C, T, T) Toeplitz matrix and applied as a batched matmul;
-    O(C*T^2) time and memory, fine for utterance-level inference. Used when `exportable` is set on the module
-    or during torch.onnx.export.
-Both paths share the real-arithmetic kernel generator, which tests check against a complex-dtype reference
-and against running the recurrence step by step.
+  * chunked (deployed: ONNX, opset 17, legacy TorchScript exporter): chunks of CHUNK_FRAMES frames, a small
+    Toeplitz matrix within each, the diagonal SSM state carried between chunks by a fixed-depth scan
+    (`causal_ssm_chunked`); the backward direction runs on the reversed input. O(C*T) time and memory, all
+    in real arithmetic (exp/cos/sin, einsum, gather). Used when `exportable` is set or during
+    torch.onnx.export.
+  * Toeplitz (`exportable = "toeplitz"`): a (C, T, T) matrix, O(C*T^2); the earlier deployed path, kept as a
+    reference for tests and the export benchmark.
+All share the real-arithmetic kernel generator, which tests check against a complex-dtype reference.
 """
 
 from __future__ import annotations
@@ -60,6 +63,74 @@ def spread_order(num_bands: int) -> list[int]:
         rest = [b for b in range(num_bands) if b not in chosen]
         chosen.append(max(rest, key=lambda b: (min(abs(b - c) for c in chosen), -b)))
     return chosen
+
+
+# The deployed (exportable) path mixes time in chunks of CHUNK_FRAMES encoder frames and carries the SSM state
+# from chunk to chunk: O(T) time and memory instead of the (C, T, T) Toeplitz matrix's O(T^2).
+CHUNK_FRAMES = 32
+# The chunk-to-chunk state is a scan with a fixed number of levels (no loop in the ONNX graph); level k adds the
+# state 2^k chunks back, so 2^SCAN_LEVELS chunks are covered: 2^16 x 32 frames x 40 ms, about 23 hours.
+SCAN_LEVELS = 16
+
+
+def pole_powers(
+    dta_re: torch.Tensor, dta_im: torch.Tensor, exponents: torch.Tensor
+) -> tuple[torch.Tensor, ...]:
+    """Real and imaginary parts of exp(dtA)^e for every mode and exponent: (C, M) poles, (P,) -> (C, M, P)."""
+    decay = torch.exp(dta_re.unsqueeze(-1) * exponents)
+    phase = dta_im.unsqueeze(-1) * exponents
+    return decay * phase.cos(), decay * phase.sin()
+
+
+def causal_ssm_chunked(
+    u: torch.Tensor, kernel: torch.Tensor, w: torch.Tensor, dta_re: torch.Tensor, dta_im: torch.Tensor
+) -> torch.Tensor:
+    """y_t = sum_{l >= 0} K[l] u_{t-l} per channel, in O(T): u (N, T, C); kernel (C, CHUNK_FRAMES), the first lags
+    of K[l] = 2 Re(sum_m W_m p_m^l); w (C, 2M) = [2 Re W | -2 Im W]; poles p_m = exp(dta_re + i dta_im), (C, M).
+
+    Within a chunk the first CHUNK_FRAMES lags act as a small Toeplitz matrix; every older input reaches the
+    chunk through the diagonal state S_j = p^L S_{j-1} + sum_tau p^(L-1-tau) u_{j,tau} (L = CHUNK_FRAMES),
+    which adds 2 Re(sum_m W_m p_m^(tau+1) S_{j-1,m}) at frame tau of chunk j (S4's recurrent view).
+    Exportable: einsum, gather and element-wise ops, every shape derived from T."""
+    n, length, channels = u.shape
+    chunk, modes = CHUNK_FRAMES, dta_re.shape[-1]
+    padded = (
+        (length + chunk - 1) // chunk * chunk
+    )  # whole chunks (zeros after the end change nothing before it)
+    x = torch.cat([u, u.new_zeros(n, chunk, channels)], dim=1)[:, :padded].reshape(n, -1, chunk, channels)
+    pos = torch.arange(chunk, device=u.device)
+    lag = pos.unsqueeze(1) - pos.unsqueeze(0)  # (L, L): output frame minus input frame
+    toeplitz = kernel[:, lag.clamp(min=0)] * (lag >= 0).to(kernel.dtype)  # (C, L, L)
+    y = torch.einsum("cts,njsc->njtc", toeplitz, x)
+    tau = torch.arange(chunk, dtype=dta_re.dtype, device=u.device)
+    to_end_re, to_end_im = pole_powers(dta_re, dta_im, chunk - 1 - tau)  # (C, M, L)
+    state_re = torch.einsum("njtc,cmt->njcm", x, to_end_re)  # each chunk's own contribution to its end state
+    state_im = torch.einsum("njtc,cmt->njcm", x, to_end_im)
+    chunks = torch.arange(x.size(1), device=u.device)
+
+    def chunks_back(t: torch.Tensor, d: int) -> torch.Tensor:  # t[:, j - d], zero for j < d
+        back = chunks - d
+        return t.index_select(1, back.clamp(min=0)) * (back >= 0).to(t.dtype).view(1, -1, 1, 1)
+
+    for level in range(SCAN_LEVELS):  # Hillis-Steele: S_j += p^(L d) S_{j-d}, d = 1, 2, 4, ...
+        step_re, step_im = pole_powers(dta_re, dta_im, tau.new_tensor([float(chunk * 2**level)]))
+        step_re, step_im = step_re.squeeze(-1), step_im.squeeze(-1)
+        old_re, old_im = chunks_back(state_re, 2**level), chunks_back(state_im, 2**level)
+        state_re, state_im = (
+            state_re + step_re * old_re - step_im * old_im,
+            state_im + step_re * old_im + step_im * old_re,
+        )
+    entering_re, entering_im = chunks_back(state_re, 1), chunks_back(state_im, 1)  # S_{j-1}
+    q_re, q_im = pole_powers(dta_re, dta_im, tau + 1)  # p^(tau+1), (C, M, L)
+    w_re, w_im = w[:, :modes].unsqueeze(-1), w[:, modes:].unsqueeze(-1)
+    out_re = w_re * q_re + w_im * q_im  # 2 Re(W p^(tau+1))
+    out_im = w_re * q_im - w_im * q_re  # 2 Im(W p^(tau+1))
+    y = (
+        y
+        + torch.einsum("njcm,cmt->njtc", entering_re, out_re)
+        - torch.einsum("njcm,cmt->njtc", entering_im, out_im)
+    )
+    return y.reshape(n, -1, channels)[:, :length]
 
 
 class DiagonalSSMKernel(nn.Module):
@@ -94,12 +165,11 @@ class DiagonalSSMKernel(nn.Module):
         self.c_coef = nn.Parameter(torch.randn(channels, directions, 2 * modes) * math.sqrt(0.5))
         self.d_skip = nn.Parameter(torch.ones(channels))
 
-    def forward(self, length: int | torch.Tensor, channels: int) -> torch.Tensor:
-        """Kernels of the first `channels` channels for lags 0..length-1.
+    def modes(self, channels: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The SSM of the first `channels` channels as modes: (w, dta_re, dta_im).
 
-        Returns: (channels, directions, length); direction 0 is forward (lag l >= 0: input at t - l),
-        direction 1 (bidirectional only) is backward (entry l weights the input at t + 1 + l).
-        """
+        w: (channels, directions, 2M) = [2 Re W | -2 Im W] with W = C * (exp(dt A) - 1) / A; the mode's pole is
+        exp(dta_re + i dta_im) (= exp(dt A)). The kernel is K[l] = 2 Re(sum_m W_m exp(dt A_m l))."""
         dt = self.log_dt[:channels].exp().unsqueeze(-1)  # (C, 1)
         a_re = -self.log_neg_a_real[:channels].exp()  # (C, M), negative: stable
         a_im = self.a_imag[:channels]
@@ -114,9 +184,18 @@ class DiagonalSSMKernel(nn.Module):
         modes = a_re.shape[-1]
         c_re, c_im = coef[..., :modes], coef[..., modes:]
         q_re, q_im = q_re.unsqueeze(1), q_im.unsqueeze(1)
-        # K[l] = 2 Re(sum_m W_m exp(dtA_m l)), W = C * q; written as [W_re | -W_im] . [decay cos | decay sin]
         w = torch.cat([c_re * q_re - c_im * q_im, -(c_re * q_im + c_im * q_re)], dim=-1) * 2.0
-        lags = torch.arange(length, dtype=dt.dtype, device=dt.device)
+        return w, dta_re, dta_im
+
+    def forward(self, length: int | torch.Tensor, channels: int) -> torch.Tensor:
+        """Kernels of the first `channels` channels for lags 0..length-1.
+
+        Returns: (channels, directions, length); direction 0 is forward (lag l >= 0: input at t - l),
+        direction 1 (bidirectional only) is backward (entry l weights the input at t + 1 + l).
+        """
+        w, dta_re, dta_im = self.modes(channels)
+        # K[l] = 2 Re(sum_m W_m exp(dtA_m l)); written as [W_re | -W_im] . [decay cos | decay sin]
+        lags = torch.arange(length, dtype=w.dtype, device=w.device)
         decay = torch.exp(dta_re.unsqueeze(-1) * lags)  # (C, M, L)
         phase = dta_im.unsqueeze(-1) * lags
         basis = torch.cat([decay * phase.cos(), decay * phase.sin()], dim=1)  # (C, 2M, L)
@@ -144,7 +223,8 @@ class MultiHeadSSM(nn.Module):
         self.in_proj = nn.Linear(d_model, width)
         self.kernel = DiagonalSSMKernel(max_heads, head_dim, state_dim, not causal, dt_min, dt_max)
         self.out_proj = nn.Linear(width, d_model)
-        self.exportable = False  # True: Toeplitz-matmul path (ONNX); also used during torch.onnx.export
+        # True: the chunked path (ONNX, deployed), also used during torch.onnx.export; "toeplitz": the O(T^2) one
+        self.exportable: bool | str = False
 
     def forward(
         self, x: torch.Tensor, valid: torch.Tensor | None = None, num_heads: int | None = None
@@ -157,8 +237,10 @@ class MultiHeadSSM(nn.Module):
         u = F.linear(x, self.in_proj.weight[:width], self.in_proj.bias[:width])
         if valid is not None:
             u = u * valid
-        if self.exportable or torch.onnx.is_in_onnx_export():
+        if self.exportable == "toeplitz":  # the quadratic reference (tests, benchmarks)
             y = self._apply_kernel_toeplitz(u, width)
+        elif self.exportable or torch.onnx.is_in_onnx_export():
+            y = self._apply_kernel_chunked(u, width)
         else:  # at least float32 even under autocast (half-precision FFTs are inaccurate or unsupported)
             with torch.autocast(u.device.type, enabled=False):
                 full_precision = u if u.dtype in (torch.float32, torch.float64) else u.float()
@@ -180,8 +262,21 @@ class MultiHeadSSM(nn.Module):
         u_hat = torch.fft.rfft(u.transpose(1, 2), n=2 * length, dim=-1)  # (N, C, T+1)
         return torch.fft.irfft(u_hat * k_hat, n=2 * length, dim=-1)[..., :length].transpose(1, 2)
 
+    def _apply_kernel_chunked(self, u: torch.Tensor, width: int) -> torch.Tensor:
+        """u: (N, T, C) -> (N, T, C), the deployed path: linear in T, ONNX-exportable (causal_ssm_chunked)."""
+        w, dta_re, dta_im = self.kernel.modes(width)
+        k = self.kernel(CHUNK_FRAMES, width)  # (C, D, L)
+        y = causal_ssm_chunked(u, k[:, 0], w[:, 0], dta_re, dta_im)
+        if not self.causal:
+            # backward entry l weights u_{t+1+l}: the causal filter of the reversed input, one frame earlier
+            future = causal_ssm_chunked(u.flip(1), k[:, 1], w[:, 1], dta_re, dta_im)
+            future = torch.cat([future.new_zeros(future.size(0), 1, width), future[:, :-1]], dim=1)
+            y = y + future.flip(1)
+        return y
+
     def _apply_kernel_toeplitz(self, u: torch.Tensor, width: int) -> torch.Tensor:
-        """u: (N, T, C) -> (N, T, C) as y[:, t, c] = sum_s K_c(t - s) u[:, s, c]; ONNX-exportable."""
+        """u: (N, T, C) -> (N, T, C) as y[:, t, c] = sum_s K_c(t - s) u[:, s, c] with a (C, T, T) matrix: the
+        earlier deployed path, O(T^2); kept as an independent reference for tests and the benchmark."""
         length = u.size(1)
         k = self.kernel(length, width)  # (C, D, T)
         if self.causal:

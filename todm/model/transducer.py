@@ -140,7 +140,7 @@ class Transducer(nn.Module):
         return self.forward_encoder(features, feature_lens, subnet)
 
     def set_exportable(self, exportable: bool = True) -> Transducer:
-        """Use the ONNX-exportable (Toeplitz-matmul) SSM path instead of the FFT path."""
+        """Use the ONNX-exportable (chunked, linear-time) SSM path instead of the FFT path."""
         for module in self.modules():
             if hasattr(module, "exportable"):
                 module.exportable = exportable
