@@ -80,6 +80,33 @@ def add_meta_data(filename: str | Path, meta_data: dict[str, str]) -> None:
     onnx.save(model, str(filename))
 
 
+def shorten_names(filename: str | Path) -> None:
+    """Rename the graph's intermediate values and nodes to short ids ("v12"). The exporter names every value
+    after its module path ("/encoder/layers.0/ssm/Mul_12_output_0"): in the SSM's chunk scan, thousands of
+    nodes, that was ~1.2 MB of a 5 MB encoder. Graph inputs, outputs and initializers keep their names; the
+    optional value_info annotations are dropped."""
+    import onnx
+
+    model = onnx.load(str(filename))
+    graph = model.graph
+    keep = (
+        {v.name for v in graph.input} | {v.name for v in graph.output} | {t.name for t in graph.initializer}
+    )
+    renamed: dict[str, str] = {}
+    for i, node in enumerate(graph.node):
+        node.name = f"n{i}"
+        for j, name in enumerate(node.output):
+            if name and name not in keep:
+                renamed[name] = node.output[j] = f"v{len(renamed)}"
+    for node in graph.node:
+        for j, name in enumerate(node.input):
+            node.input[j] = renamed.get(name, name)
+    del graph.value_info[
+        :
+    ]  # optional shape annotations (the quantizer adds one per value); onnxruntime infers them
+    onnx.save(model, str(filename))
+
+
 def read_meta_data(filename: str | Path) -> dict[str, str]:
     import onnx
 
@@ -164,6 +191,8 @@ def export_onnx(
         "joiner_dim": str(cfg.joiner_dim),
         **(encoder_meta or {}),
     }
+    for path in paths.values():
+        shorten_names(path)
     add_meta_data(paths["encoder"], meta)
     add_meta_data(
         paths["decoder"], {"vocab_size": str(cfg.vocab_size), "context_size": str(cfg.context_size)}
@@ -193,6 +222,7 @@ def quantize_int8(paths: dict[str, Path]) -> dict[str, Path]:
             )
         finally:
             root.setLevel(level)
+        shorten_names(target)  # the quantizer names its new nodes and values after the old ones
         out[part] = target
         log.info("quantized %s (%.2f MB)", target, target.stat().st_size / 1e6)
     return out

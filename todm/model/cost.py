@@ -4,13 +4,13 @@
 this against sum(p.numel())). `macs` counts the encoder's multiply-adds for one utterance of `frames` fbank
 frames as the deployable (ONNX, chunked) graph computes them:
   * Conv2d and Linear layers of the front end and the blocks (weights only; biases not counted),
-  * the SSM kernel generation for the first L = CHUNK_FRAMES lags (per-mode coefficients times the basis),
-  * the SSM mixing per direction, over T'' = T' rounded up to whole chunks: a (C, L, L) Toeplitz matrix within
+  * the SSM mixing per direction, over T'' = T' rounded up to whole chunks of L = CHUNK_FRAMES frames: a
+    (C, L, L) Toeplitz matrix within
     each chunk (C * L * T''), each chunk's state (C * M * T'', real and imaginary) and the state's
     contribution to the next chunk (C * M * T'', twice): linear in T'.
-Not counted: element-wise work (norms, activations, gating, exp/cos/sin of the kernel basis, residuals)
-and the decoder/joiner (their cost depends on the decoding search, not on the subnet). The FFT training path
-is cheaper in the SSM mixing for long inputs. Tests check this count against torch.utils.flop_counter.
+Not counted: element-wise work (norms, activations, gating, the kernel's first L lags and the powers of the
+poles, the scan between chunks, residuals) and the decoder/joiner (their cost depends on the decoding search,
+not on the subnet). Tests check this count against torch.utils.flop_counter.
 """
 
 from __future__ import annotations
@@ -93,7 +93,6 @@ def macs(cfg: SupernetConfig, subnet: SubnetConfig | None = None, frames: int = 
     for lc in subnet.layers:
         width = lc.ssm_heads * cfg.ssm_head_dim
         total += 2 * d * width * t_out  # in_proj, out_proj
-        total += directions * 2 * modes * width * chunk  # kernel generation (the first `chunk` lags)
         total += directions * (width * chunk * padded + 4 * width * modes * padded)  # chunked mixing
         total += 2 * d * lc.ffn_dim * t_out  # feed-forward
     return total

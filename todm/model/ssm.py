@@ -83,46 +83,52 @@ def pole_powers(
 
 
 def causal_ssm_chunked(
-    u: torch.Tensor, kernel: torch.Tensor, w: torch.Tensor, dta_re: torch.Tensor, dta_im: torch.Tensor
+    u: torch.Tensor, w: torch.Tensor, dta_re: torch.Tensor, dta_im: torch.Tensor
 ) -> torch.Tensor:
-    """y_t = sum_{l >= 0} K[l] u_{t-l} per channel, in O(T): u (N, T, C); kernel (C, CHUNK_FRAMES), the first lags
-    of K[l] = 2 Re(sum_m W_m p_m^l); w (C, 2M) = [2 Re W | -2 Im W]; poles p_m = exp(dta_re + i dta_im), (C, M).
+    """y_t = sum_{l >= 0} K[l] u_{t-l} per channel, in O(T), for the kernel K[l] = 2 Re(sum_m W_m p_m^l) of the
+    modes w (C, 2M) = [2 Re W | -2 Im W] and poles p_m = exp(dta_re + i dta_im), (C, M); u (N, T, C).
 
     Within a chunk the first CHUNK_FRAMES lags act as a small Toeplitz matrix; every older input reaches the
     chunk through the diagonal state S_j = p^L S_{j-1} + sum_tau p^(L-1-tau) u_{j,tau} (L = CHUNK_FRAMES),
     which adds 2 Re(sum_m W_m p_m^(tau+1) S_{j-1,m}) at frame tau of chunk j (S4's recurrent view).
-    Exportable: einsum, gather and element-wise ops, every shape derived from T."""
+    Exportable: einsum, gather and element-wise ops, every shape derived from T. The exponent grid is taken from
+    the input's shape, not a constant, so the exporter cannot fold the powers of the poles into constants larger
+    than the parameters they come from (they cost microseconds to compute at run time)."""
     n, length, channels = u.shape
     chunk, modes = CHUNK_FRAMES, dta_re.shape[-1]
     padded = (
         (length + chunk - 1) // chunk * chunk
     )  # whole chunks (zeros after the end change nothing before it)
     x = torch.cat([u, u.new_zeros(n, chunk, channels)], dim=1)[:, :padded].reshape(n, -1, chunk, channels)
-    pos = torch.arange(chunk, device=u.device)
-    lag = pos.unsqueeze(1) - pos.unsqueeze(0)  # (L, L): output frame minus input frame
-    toeplitz = kernel[:, lag.clamp(min=0)] * (lag >= 0).to(kernel.dtype)  # (C, L, L)
+    tau = torch.arange(x.size(2), dtype=dta_re.dtype, device=u.device)  # 0..L-1
+    steps = tau[-1] + 1  # L, as a tensor of the graph
+    basis_re, basis_im = pole_powers(dta_re, dta_im, tau)  # p^tau, (C, M, L)
+    w_re, w_im = w[:, :modes].unsqueeze(-1), w[:, modes:].unsqueeze(-1)
+    kernel = (w_re * basis_re + w_im * basis_im).sum(1)  # K[0..L-1], (C, L)
+    lag = tau.unsqueeze(1) - tau.unsqueeze(0)  # (L, L): output frame minus input frame
+    toeplitz = kernel[:, lag.clamp(min=0).long()] * (lag >= 0).to(kernel.dtype)  # (C, L, L)
     y = torch.einsum("cts,njsc->njtc", toeplitz, x)
-    tau = torch.arange(chunk, dtype=dta_re.dtype, device=u.device)
-    to_end_re, to_end_im = pole_powers(dta_re, dta_im, chunk - 1 - tau)  # (C, M, L)
+    to_end_re, to_end_im = pole_powers(dta_re, dta_im, steps - 1 - tau)  # p^(L-1-tau)
     state_re = torch.einsum("njtc,cmt->njcm", x, to_end_re)  # each chunk's own contribution to its end state
     state_im = torch.einsum("njtc,cmt->njcm", x, to_end_im)
     chunks = torch.arange(x.size(1), device=u.device)
 
-    def chunks_back(t: torch.Tensor, d: int) -> torch.Tensor:  # t[:, j - d], zero for j < d
+    def chunks_back(d: int, *ts: torch.Tensor) -> list[torch.Tensor]:  # t[:, j - d], zero for j < d
         back = chunks - d
-        return t.index_select(1, back.clamp(min=0)) * (back >= 0).to(t.dtype).view(1, -1, 1, 1)
+        index, keep = back.clamp(min=0), (back >= 0).to(u.dtype).view(1, -1, 1, 1)
+        return [t.index_select(1, index) * keep for t in ts]
 
-    for level in range(SCAN_LEVELS):  # Hillis-Steele: S_j += p^(L d) S_{j-d}, d = 1, 2, 4, ...
-        step_re, step_im = pole_powers(dta_re, dta_im, tau.new_tensor([float(chunk * 2**level)]))
-        step_re, step_im = step_re.squeeze(-1), step_im.squeeze(-1)
-        old_re, old_im = chunks_back(state_re, 2**level), chunks_back(state_im, 2**level)
+    # Hillis-Steele scan: S_j += p^(L d) S_{j-d} for d = 1, 2, 4, ...; the powers of all levels at once
+    jumps_re, jumps_im = pole_powers(dta_re, dta_im, steps * 2.0 ** tau.new_tensor(range(SCAN_LEVELS)))
+    for level in range(SCAN_LEVELS):
+        step_re, step_im = jumps_re[..., level], jumps_im[..., level]
+        old_re, old_im = chunks_back(2**level, state_re, state_im)
         state_re, state_im = (
             state_re + step_re * old_re - step_im * old_im,
             state_im + step_re * old_im + step_im * old_re,
         )
-    entering_re, entering_im = chunks_back(state_re, 1), chunks_back(state_im, 1)  # S_{j-1}
+    entering_re, entering_im = chunks_back(1, state_re, state_im)  # S_{j-1}
     q_re, q_im = pole_powers(dta_re, dta_im, tau + 1)  # p^(tau+1), (C, M, L)
-    w_re, w_im = w[:, :modes].unsqueeze(-1), w[:, modes:].unsqueeze(-1)
     out_re = w_re * q_re + w_im * q_im  # 2 Re(W p^(tau+1))
     out_im = w_re * q_im - w_im * q_re  # 2 Im(W p^(tau+1))
     y = (
@@ -265,14 +271,19 @@ class MultiHeadSSM(nn.Module):
     def _apply_kernel_chunked(self, u: torch.Tensor, width: int) -> torch.Tensor:
         """u: (N, T, C) -> (N, T, C), the deployed path: linear in T, ONNX-exportable (causal_ssm_chunked)."""
         w, dta_re, dta_im = self.kernel.modes(width)
-        k = self.kernel(CHUNK_FRAMES, width)  # (C, D, L)
-        y = causal_ssm_chunked(u, k[:, 0], w[:, 0], dta_re, dta_im)
-        if not self.causal:
-            # backward entry l weights u_{t+1+l}: the causal filter of the reversed input, one frame earlier
-            future = causal_ssm_chunked(u.flip(1), k[:, 1], w[:, 1], dta_re, dta_im)
-            future = torch.cat([future.new_zeros(future.size(0), 1, width), future[:, :-1]], dim=1)
-            y = y + future.flip(1)
-        return y
+        if self.causal:
+            return causal_ssm_chunked(u, w[:, 0], dta_re, dta_im)
+        # Backward entry l weights u_{t+1+l}: the causal filter of the reversed input, one frame earlier. Both
+        # directions run as one filter over 2C channels (half the nodes in the exported graph).
+        both = causal_ssm_chunked(
+            torch.cat([u, u.flip(1)], dim=-1),
+            torch.cat([w[:, 0], w[:, 1]]),
+            torch.cat([dta_re, dta_re]),
+            torch.cat([dta_im, dta_im]),
+        )
+        future = both[..., width:]
+        future = torch.cat([future.new_zeros(future.size(0), 1, width), future[:, :-1]], dim=1)
+        return both[..., :width] + future.flip(1)
 
     def _apply_kernel_toeplitz(self, u: torch.Tensor, width: int) -> torch.Tensor:
         """u: (N, T, C) -> (N, T, C) as y[:, t, c] = sum_s K_c(t - s) u[:, s, c] with a (C, T, T) matrix: the

@@ -9,7 +9,16 @@ runner.py     Search: shared evaluation cache, one evolution per profile, chosen
 pareto.py     Pareto fronts, pareto.json, subnet-<profile>.json, pareto.png, the final table.
 """
 
-from .budgets import Budget, Costs, LatencyMeter, load_profiles, make_budget, parse_quantity, static_costs
+from .budgets import (
+    Budget,
+    BundleSize,
+    Costs,
+    LatencyMeter,
+    load_profiles,
+    make_budget,
+    parse_quantity,
+    static_costs,
+)
 from .evolution import EvolutionSettings, SearchResult, evolutionary_search, random_search
 from .fitness import JsonlStore, WerEvaluator, select_dev_cuts
 from .pareto import format_table, pareto_front, write_results
@@ -18,6 +27,7 @@ from .space import SearchSpace, subnet_key
 
 __all__ = [
     "Budget",
+    "BundleSize",
     "CostTable",
     "Costs",
     "EvolutionSettings",

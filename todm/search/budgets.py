@@ -4,12 +4,14 @@ Costs of a subnet (all of the *deployed* model: `Transducer.extract(subnet)` wit
 simple_am_proj / simple_lm_proj / ctc_output):
   params       exact parameter count (todm.model.num_params(..., include_training_heads=False)).
   macs         encoder multiply-adds per second of audio, counted (todm.model.macs) on a REFERENCE_SECONDS
-               utterance and divided by its length: the SSM's Toeplitz mixing grows with T^2, so the per-second
-               figure depends on the length; 10 s is a typical LibriSpeech utterance.
-  model_mb     size estimate in MB (1e6 bytes). fp32: 4 bytes per parameter. int8: 1 byte per weight of a
-               Linear or Conv layer (dynamic weight quantization) + 4 bytes for everything else (biases, norms,
-               embeddings, SSM kernel parameters). icefall's ONNX export quantizes MatMul weights only; the
-               Conv2d front end weights are ~21k parameters, so the two estimates differ by < 0.07 MB.
+               utterance and divided by its length (the deployed graph is linear in T up to whole chunks of
+               32 frames, so the per-second figure barely depends on the length).
+  model_mb     size in MB (1e6 bytes) of the exported bundle (encoder + decoder + joiner ONNX), fp32 and int8:
+               weight bytes (fp32: 4 per parameter; int8: 1 per MatMul weight, as the export's dynamic
+               quantization, 4 for everything else: biases, norms, embeddings, convolutions, SSM parameters)
+               plus the graph's own bytes (nodes, quantization ops), which grow with the number of layers and
+               are measured by exporting two subnets (BundleSize.measure); without that measurement, the
+               weight bytes alone (an underestimate).
   latency_ms   measured: milliseconds of encoder + greedy search per second of audio, on this machine, one
                torch thread, `warmup` untimed runs then the median of `repeats` timed runs (LatencyMeter).
 A profile is a named set of upper bounds; any subset of max_params / max_macs / max_latency_ms /
@@ -206,30 +208,100 @@ def load_profiles(path: str | Path) -> list[Budget]:
 
 
 def quantizable_weights(cfg: SupernetConfig, subnet: SubnetConfig) -> int:
-    """Weights of the Linear/Conv layers of the deployed subnet (what int8 weight quantization shrinks)."""
-    c1, c2, c3 = cfg.subsampling_channels
+    """Weights of the deployed subnet's MatMuls: what the export's int8 quantization (MatMul only) shrinks."""
+    c3, d = cfg.subsampling_channels[2], cfg.d_model
     f3 = ((cfg.feature_dim - 1) // 2 - 1) // 2
-    d = cfg.d_model
-    total = 9 * (c1 + c1 * c2 + c2 * c3) + c3 * f3 * d
+    total = c3 * f3 * d  # the front end's Linear (its convolutions stay fp32)
     for lc in subnet.layers:
         width = lc.ssm_heads * cfg.ssm_head_dim
         total += 2 * d * width + 2 * d * lc.ffn_dim
-    if cfg.context_size > 1:
-        total += cfg.decoder_dim * cfg.context_size  # depthwise Conv1d
     total += d * cfg.joiner_dim + cfg.decoder_dim * cfg.joiner_dim + cfg.joiner_dim * cfg.vocab_size
     return total
 
 
-def static_costs(cfg: SupernetConfig, subnet: SubnetConfig) -> Costs:
-    """Params, MACs/s and size estimates (analytic, instant)."""
+def weight_bytes(cfg: SupernetConfig, subnet: SubnetConfig) -> tuple[int, int]:
+    """Bytes of the deployed weights, (fp32 bundle, int8 bundle)."""
+    params, q = num_params(cfg, subnet, include_training_heads=False), quantizable_weights(cfg, subnet)
+    return 4 * params, q + 4 * (params - q)
+
+
+@dataclass(frozen=True)
+class BundleSize:
+    """Exported bundle bytes = weight bytes + `fixed + per_layer * depth + per_channel * SSM channels`, per dtype
+    (fp32, int8). The second part is what weight counts miss: the graph itself (the SSM's chunk scan, the
+    quantization ops: nodes per layer) and the SSM tensors the exporter computes from the parameters at export
+    time (per channel). `measure` exports three subnets (largest, smallest, the largest's depth at the smallest
+    widths) and solves for the three coefficients. Measured on cpu_small: subnets of uniform widths within
+    0.1%, mixed widths within 1.2% (fp32) and 3% (int8) below the real files."""
+
+    fixed: tuple[float, float]
+    per_layer: tuple[float, float]
+    per_channel: tuple[float, float]
+
+    @staticmethod
+    def _features(cfg: SupernetConfig, subnet: SubnetConfig) -> list[float]:
+        return [1.0, float(subnet.depth), float(sum(lc.ssm_heads * cfg.ssm_head_dim for lc in subnet.layers))]
+
+    @classmethod
+    def measure(cls, cfg: SupernetConfig) -> BundleSize:
+        import tempfile
+
+        from todm.export.onnx_export import export_onnx, quantize_int8
+        from todm.model import LayerChoice, largest, smallest
+
+        torch.manual_seed(0)  # sizes depend on shapes only; any weights do
+        model = Transducer(cfg).eval()
+        deep = largest(cfg).layers
+
+        def narrowed(ffn: bool, heads: bool) -> SubnetConfig:
+            return SubnetConfig(
+                [
+                    LayerChoice(
+                        lc.index,
+                        min(cfg.allowed_ffn_dims(lc.index)) if ffn else lc.ffn_dim,
+                        min(cfg.allowed_ssm_heads(lc.index)) if heads else lc.ssm_heads,
+                    )
+                    for lc in deep
+                ]
+            )
+
+        rows, extra = [], []
+        for subnet in (largest(cfg), smallest(cfg), narrowed(True, True)):
+            with tempfile.TemporaryDirectory() as tmp:
+                fp32 = export_onnx(model.extract(subnet), tmp)
+                int8 = quantize_int8(fp32)
+                files = [sum(p.stat().st_size for p in paths.values()) for paths in (fp32, int8)]
+            rows.append(cls._features(cfg, subnet))
+            extra.append([f - w for f, w in zip(files, weight_bytes(cfg, subnet))])
+        # least squares: exact for three independent subnets, the best fit when the space has fewer shapes
+        coef = torch.linalg.lstsq(
+            torch.tensor(rows, dtype=torch.float64), torch.tensor(extra, dtype=torch.float64)
+        )
+        fixed, per_layer, per_channel = (tuple(float(v) for v in row) for row in coef.solution)
+        return cls(fixed, per_layer, per_channel)
+
+    def mb(self, cfg: SupernetConfig, subnet: SubnetConfig) -> tuple[float, float]:
+        """(fp32, int8) bundle MB of `subnet`."""
+        features = self._features(cfg, subnet)
+        coefs = zip(self.fixed, self.per_layer, self.per_channel)
+        return tuple(
+            (w + sum(c * x for c, x in zip(coef, features))) / 1e6
+            for w, coef in zip(weight_bytes(cfg, subnet), coefs)
+        )
+
+
+def static_costs(cfg: SupernetConfig, subnet: SubnetConfig, bundle: BundleSize | None = None) -> Costs:
+    """Params, MACs/s and bundle sizes (analytic, instant once `bundle` is measured)."""
     params = num_params(cfg, subnet, include_training_heads=False)
     frames = int(REFERENCE_SECONDS * FRAMES_PER_SECOND)
-    q = quantizable_weights(cfg, subnet)
+    fp32_mb, int8_mb = (
+        bundle.mb(cfg, subnet) if bundle is not None else (w / 1e6 for w in weight_bytes(cfg, subnet))
+    )
     return Costs(
         params=params,
         macs=macs(cfg, subnet, frames) / REFERENCE_SECONDS,
-        model_mb_fp32=4 * params / 1e6,
-        model_mb_int8=(q + 4 * (params - q)) / 1e6,
+        model_mb_fp32=fp32_mb,
+        model_mb_int8=int8_mb,
     )
 
 

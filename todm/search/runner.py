@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from todm.errors import UserError
 from todm.model import SubnetConfig
 
-from .budgets import Budget, Costs, static_costs
+from .budgets import Budget, BundleSize, Costs, static_costs
 from .evolution import Evaluated, EvolutionSettings, SearchResult, evolutionary_search, random_search
 from .fitness import JsonlStore
 from .space import SearchSpace, subnet_key
@@ -36,8 +36,14 @@ class CostTable:
         space: SearchSpace,
         latency_meter: Callable[[SubnetConfig], float] | None = None,
         latency_store: JsonlStore | None = None,
+        bundle_size: BundleSize | None = None,
     ) -> None:
-        self.space, self.meter, self.store = space, latency_meter, latency_store
+        self.space, self.meter, self.store, self.bundle_size = (
+            space,
+            latency_meter,
+            latency_store,
+            bundle_size,
+        )
         self._static: dict[str, Costs] = {}
         self._latency: dict[str, float] = {}
         self.measurements = 0
@@ -63,7 +69,7 @@ class CostTable:
     def costs(self, subnet: SubnetConfig, with_latency: bool | None = None) -> Costs:
         key = subnet_key(subnet)
         if key not in self._static:
-            self._static[key] = static_costs(self.space.cfg, subnet)
+            self._static[key] = static_costs(self.space.cfg, subnet, self.bundle_size)
         c = self._static[key]
         if with_latency if with_latency is not None else self.has_latency:
             c = Costs(c.params, c.macs, c.model_mb_fp32, c.model_mb_int8, self.latency(subnet))

@@ -38,6 +38,7 @@ from todm.errors import UserError
 from todm.io import write_text_atomic
 from todm.model import Transducer
 from todm.search import (
+    BundleSize,
     CostTable,
     EvolutionSettings,
     JsonlStore,
@@ -222,7 +223,9 @@ def main() -> None:
             params.latency_repeats,
         )
     space = SearchSpace(model.cfg)
-    table = CostTable(space, meter, JsonlStore(search_dir / "latency.jsonl") if meter else None)
+    logging.info("measuring the exported bundle size of the largest and smallest subnets (fp32, int8)")
+    bundle = BundleSize.measure(model.cfg)
+    table = CostTable(space, meter, JsonlStore(search_dir / "latency.jsonl") if meter else None, bundle)
     profiles = resolve_budgets(profiles, table)
     history = JsonlStore(search_dir / "history.jsonl")
     if len(history):
