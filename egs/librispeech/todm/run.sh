@@ -258,7 +258,7 @@ write_results() {
   if [ "$profile" = default ]; then
     results=../../../RESULTS.md docs=../../../docs archive=../../../docs/results/$profile
   fi
-  runs=$(ls -d $exp_dir ${exp_dir}-baseline-* ${exp_dir}-ablation-* 2>/dev/null | paste -sd,)
+  runs=$( (ls -d $exp_dir ${exp_dir}-baseline-* ${exp_dir}-ablation-* 2>/dev/null || true) | paste -sd,)
   ./local/archive_results.py --exp-dirs "$runs" --out $archive
   ./local/write_results.py --exp-dir $archive/$(basename $exp_dir) --out $results --docs-dir $docs \
     --command "egs/librispeech/todm/run.sh --profile $profile"
