@@ -91,6 +91,11 @@ def main() -> None:
     done = {(p["step"], p["subnet"], p["set"]) for p in points}
     sets = {name: load_cuts(args.manifest_dir, [name]) for name in args.test_sets.split(",") if name}
     specs = [s for s in args.subnets.split(",") if s]
+    if points and not find_checkpoints(exp_dir):  # decoded in an earlier session, checkpoints since removed
+        logging.info(
+            "%s: no checkpoints left; keeping the %d points already in %s", exp_dir, len(points), out
+        )
+        return
     steps = checkpoints_at_multiples(exp_dir, args.every)
     for i, step in enumerate(steps, 1):
         model = state = None

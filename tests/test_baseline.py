@@ -115,6 +115,12 @@ def test_gap_curve_decodes_each_step_like_decode_py_and_resumes(baseline, tiny_d
     out.write_text(json.dumps(points))
     subprocess.run(cmd, check=True, capture_output=True)
     assert json.loads(out.read_text())[0]["wer"] == -1.0
+    # a later session: the checkpoints are gone, the points stay
+    empty = tmp_path / "no-checkpoints"
+    empty.mkdir()
+    cmd[cmd.index("--exp-dir") + 1] = str(empty)
+    subprocess.run(cmd, check=True, capture_output=True)
+    assert json.loads(out.read_text())[0]["wer"] == -1.0
 
 
 def test_pick_baseline_takes_the_lowest_word_weighted_dev_wer(tmp_path):
