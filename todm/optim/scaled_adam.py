@@ -31,8 +31,10 @@ class ClippingStats:
       quartiles: min, 25%, median, 75%, max of the recent norms at the last threshold estimate.
     """
 
-    grad_norm: float = 0.0
-    scale: float = 1.0
+    grad_norm: float | Tensor = (
+        0.0  # a 0-dim tensor on the parameters' device after a step (read when logged)
+    )
+    scale: float | Tensor = 1.0
     threshold: float | None = None
     percent_clipped: float = 0.0
     quartiles: list[float] = field(default_factory=list)
@@ -127,13 +129,13 @@ class ScaledAdam(Optimizer):
 
     @property
     def last_grad_norm(self) -> float:
-        """Scaled gradient norm of the last step over all groups (before clipping)."""
-        return math.sqrt(sum(s.grad_norm**2 for s in self.clipping_stats))
+        """Scaled gradient norm of the last step over all groups (before clipping); reads it from the device."""
+        return math.sqrt(sum(float(s.grad_norm) ** 2 for s in self.clipping_stats))
 
     @property
     def last_clip_scale(self) -> float:
         """Smallest clipping factor applied to any group in the last step (1.0: no clipping)."""
-        return min((s.scale for s in self.clipping_stats), default=1.0)
+        return min((float(s.scale) for s in self.clipping_stats), default=1.0)
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:
@@ -156,9 +158,11 @@ class ScaledAdam(Optimizer):
                     self._init_state(group, p)
             scale = self._clipping_scale(group, params, stats)
             for p in params:
-                grad = p.grad if scale == 1.0 else p.grad * scale
-                if scale == 0.0:  # non-finite norm: drop this batch's gradient (icefall does the same)
-                    grad = torch.zeros_like(p)
+                grad = p.grad
+                if torch.is_tensor(
+                    scale
+                ):  # a non-finite norm gives 0: the batch's gradient is dropped (icefall)
+                    grad = torch.where(scale > 0, grad * scale, torch.zeros_like(grad))
                 self._update_param(group, p, grad)
         return loss
 
@@ -196,7 +200,9 @@ class ScaledAdam(Optimizer):
             else:
                 sumsq += (p.grad * self.state[p]["param_rms"]).to(first.dtype).pow(2).sum()
         norm = sumsq.sqrt()
-        stats.grad_norm = norm.item()
+        # Kept on the device: reading it back every step would stall a GPU; the statistics below are read once
+        # per clipping period, and the trainer reads the norm when it logs.
+        stats.grad_norm = norm
         stats.scale = 1.0
         clipping_scale = group["clipping_scale"]
         if clipping_scale is None or step == 0:
@@ -215,10 +221,12 @@ class ScaledAdam(Optimizer):
             if not math.isfinite(median):
                 raise RuntimeError("ScaledAdam: too many non-finite gradient norms")
             threshold = clipping_scale * median * (2.0 if early else 1.0)
-            stats.percent_clipped = 100.0 * gstate["clip_num_clipped"] / n
+            stats.percent_clipped = 100.0 * float(gstate["clip_num_clipped"]) / n
+            strongly = int(gstate.get("clip_num_strong", 0))
             stats.quartiles = quartiles
             gstate["clip_threshold"] = threshold
             gstate["clip_num_clipped"] = 0
+            gstate["clip_num_strong"] = 0
             logger.info(
                 "Clipping_scale=%s, grad-norm quartiles %s, threshold=%.3e, percent-clipped=%.1f",
                 clipping_scale,
@@ -226,16 +234,18 @@ class ScaledAdam(Optimizer):
                 threshold,
                 stats.percent_clipped,
             )
+            if strongly:
+                logger.warning("%d step(s) of the last period scaled their gradients by < 0.5", strongly)
         threshold = gstate["clip_threshold"]
         stats.threshold = threshold
         if threshold is None:
             return 1.0
         # A non-finite norm (inf/nan gradient) gives scale 0: the batch's gradient is dropped (as icefall).
-        scale = min(1.0, threshold / (stats.grad_norm + 1.0e-20)) if math.isfinite(stats.grad_norm) else 0.0
-        if scale < 1.0:
-            gstate["clip_num_clipped"] += 1
-        if scale < 0.5:
-            logger.warning("Scaling gradients by %s, model_norm_threshold=%s", scale, threshold)
+        scale = torch.where(
+            torch.isfinite(norm), (threshold / (norm + 1.0e-20)).clamp(max=1.0), torch.zeros_like(norm)
+        )
+        gstate["clip_num_clipped"] = gstate["clip_num_clipped"] + (scale < 1.0).to(torch.int64)
+        gstate["clip_num_strong"] = gstate.get("clip_num_strong", 0) + (scale < 0.5).to(torch.int64)
         stats.scale = scale
         return scale
 
