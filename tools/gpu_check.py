@@ -119,19 +119,14 @@ def train_tiny(data: Path, device: torch.device, amp: str, steps: int, exp_dir: 
     from todm.data.bpe import load_bpe
     from todm.decode.search import greedy_search
     from todm.decode.wer import word_error_rate
+    from todm.train.data import texts_to_batch
     from todm.train.loop import KindStats
-    from todm.train.objective import Batch
 
     sp = load_bpe(data / "bpe.model")
     packed = torch.load(data / "batches.pt")
     batches = []
     for b in packed:
-        tokens = sp.encode(b["texts"], out_type=int)
-        lens = torch.tensor([len(t) for t in tokens])
-        targets = torch.zeros(len(tokens), int(lens.max()), dtype=torch.int64)
-        for i, t in enumerate(tokens):
-            targets[i, : len(t)] = torch.tensor(t)
-        batches.append(Batch(b["features"], b["feature_lens"], targets, lens))
+        batches.append(texts_to_batch(b["features"], b["feature_lens"], b["texts"], sp))
     amp_args = {"bf16": ["--use-bf16", "true"], "fp16": ["--use-fp16", "true"], "fp32": []}[amp]
     extra = ["--kd-start-batch", "50", "--kd-ramp-batches", "50", "--warm-step", "100", "--base-lr", "0.05"]
     trainer = trainer_for("tiny", amp_args, exp_dir, extra)

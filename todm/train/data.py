@@ -122,6 +122,13 @@ def to_batch(lhotse_batch: dict, sp, blank_id: int = 0) -> Batch:
     texts = [""] * features.size(0)
     for idx, text in zip(sups["sequence_idx"].tolist(), sups["text"]):
         texts[idx] = text
+    return texts_to_batch(features, feature_lens, texts, sp, blank_id)
+
+
+def texts_to_batch(
+    features: torch.Tensor, feature_lens: torch.Tensor, texts: list[str], sp, blank_id: int = 0
+) -> Batch:
+    """Batch of features and their transcripts as BPE targets padded with blank."""
     token_lists = sp.encode(texts, out_type=int)
     target_lens = torch.tensor([len(t) for t in token_lists], dtype=torch.int64)
     targets = torch.full((len(token_lists), max(1, int(target_lens.max()))), blank_id, dtype=torch.int64)
