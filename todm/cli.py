@@ -49,6 +49,17 @@ def positive_int(value: str) -> int:
     return number
 
 
+def non_negative_int(value: str) -> int:
+    """argparse type for counts where 0 means "none"."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"{value!r}: expected an integer >= 0")
+    return number
+
+
 def str2bool(value: str) -> bool:
     """argparse type for boolean options, with icefall's str2bool spellings (yes/no, true/false, t/f, y/n, 1/0)."""
     word = value.lower()

@@ -6,7 +6,8 @@
 # Environment:
 #   TODM_VENV      virtualenv to create/use (default: <repo>/.venv). Set TODM_VENV=system to
 #                  install into the current interpreter instead.
-#   TODM_SKIP_APT  set to 1 to skip apt-get (then espeak-ng, sox, cmake must already exist).
+#   TODM_SKIP_APT  set to 1 to skip apt-get (then espeak-ng, sox, flite, festival with its kal and ked
+#                  voices, cmake must already exist).
 #
 # fast_rnnt 1.3 and kaldifeat 1.24 have no wheels for torch 2.13; both are built from their
 # PyPI sdists against the installed torch. Their CMake files download pybind11 at configure
@@ -26,6 +27,11 @@ die() { echo "[install] ERROR: $*" >&2; exit 1; }
 need_apt=()
 command -v espeak-ng >/dev/null || need_apt+=(espeak-ng)
 command -v sox >/dev/null || need_apt+=(sox)
+# The embedded corpus's other engines: festival voices in training, flite for test-heldout only.
+command -v flite >/dev/null || need_apt+=(flite)
+command -v festival >/dev/null || need_apt+=(festival)
+[ -d /usr/share/festival/voices/english/kal_diphone ] || need_apt+=(festvox-kallpc16k)
+[ -d /usr/share/festival/voices/english/ked_diphone ] || need_apt+=(festvox-kdlpc16k)
 command -v cmake >/dev/null || need_apt+=(cmake)
 command -v g++ >/dev/null || need_apt+=(build-essential)
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -37,7 +43,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null \
     || die "apt-get install ${need_apt[*]} failed"
 else
-  say "system tools present: espeak-ng sox cmake g++"
+  say "system tools present: espeak-ng sox flite festival (+ voices) cmake g++"
 fi
 
 # --- python environment ----------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The embedded default corpus: espeak-ng speech written in LibriSpeech's exact layout.
+"""The embedded default corpus: synthetic speech written in LibriSpeech's exact layout.
 
     <dl_dir>/LibriSpeech/<part>/<speaker>/<chapter>/<speaker>-<chapter>-<utt:04d>.flac
     <dl_dir>/LibriSpeech/<part>/<speaker>/<chapter>/<speaker>-<chapter>.trans.txt
@@ -7,7 +7,9 @@
 
 so lhotse's own `prepare_librispeech` reads it unchanged. Everything is a function of (seed, hours): held-out
 parts are planned first, so their text and speakers do not change when the training size does, and no
-held-out sentence occurs in training. Each speaker reads one chapter.
+held-out sentence occurs in training. Each speaker reads one chapter. The training part mixes espeak-ng and
+festival speakers (speakers.py); `test-heldout` is test-clean's sentences read by flite, an engine no other
+part uses, so that its WER beside test-clean's measures how a model copes with a voice it never heard.
 
 Resumable: finished FLACs are kept, missing ones are synthesized, transcripts and `.complete` are written
 only when every file of the part exists.
@@ -29,7 +31,14 @@ import soundfile as sf
 from tqdm import tqdm
 
 from todm.data.lexicon import build_lexicon
-from todm.data.speakers import Speaker, assign_speakers, validate_voice
+from todm.data.speakers import (
+    ESPEAK,
+    FESTIVAL_EVERY,
+    Speaker,
+    assign_speakers,
+    heldout_speakers,
+    validate_voice,
+)
 from todm.data.synthesis import Degradation, synthesize
 from todm.data.text import SentenceGenerator, to_transcript
 from todm.errors import UserError
@@ -37,10 +46,11 @@ from todm.io import write_text_atomic
 
 logger = logging.getLogger(__name__)
 
-# Planning order: held-out parts first (see module docstring).
-PARTS = ("test-clean", "test-other", "dev-clean", "dev-other", "train-clean-100")
-HELD_OUT_PARTS = ("test-clean", "test-other", "dev-clean", "dev-other")
+# Planning order: held-out parts first (see module docstring); test-heldout last, as it takes no new text.
+PARTS = ("test-clean", "test-other", "dev-clean", "dev-other", "train-clean-100", "test-heldout")
+HELD_OUT_PARTS = ("test-clean", "test-other", "dev-clean", "dev-other", "test-heldout")
 OTHER_PARTS = ("test-other", "dev-other")
+HELDOUT_PART, HELDOUT_SOURCE = "test-heldout", "test-clean"  # re-speaks its source part's sentences
 PROFILES: dict[str, dict[str, float]] = {
     # ~3 h of training speech: synthesis ~1 min on 2 cores, the whole pipeline ~45 min (DESIGN §6).
     "default": {
@@ -49,6 +59,7 @@ PROFILES: dict[str, dict[str, float]] = {
         "dev-other": 0.2,
         "test-clean": 0.2,
         "test-other": 0.2,
+        "test-heldout": 0.2,  # as test-clean: the same sentences
     },
     # CI: 2 minutes of training speech, ~20 utterances per held-out part.
     "tiny": {
@@ -57,6 +68,7 @@ PROFILES: dict[str, dict[str, float]] = {
         "dev-other": 0.016,
         "test-clean": 0.016,
         "test-other": 0.016,
+        "test-heldout": 0.016,
     },
 }
 # Speaking rate (espeak-ng words per minute; its default is 175). "other" speakers talk ~30% faster.
@@ -121,13 +133,24 @@ def estimate_seconds(text: str, rate: int) -> float:
     return 0.29 + 0.053 * len(text) * 175 / rate
 
 
-def plan_corpus(hours: dict[str, float], seed: int) -> dict[str, list[Utterance]]:
-    """Utterances (text, speaker, chapter, degradation) of every part; deterministic in (hours, seed)."""
+def plan_corpus(
+    hours: dict[str, float], seed: int, festival_every: int = FESTIVAL_EVERY
+) -> dict[str, list[Utterance]]:
+    """Utterances (text, speaker, chapter, degradation) of every part; deterministic in (hours, seed).
+
+    `festival_every` = k makes every k-th training speaker a festival voice (0: espeak-ng only, the corpus
+    of earlier versions, which leaves every part's files as they were)."""
+    if HELDOUT_PART in hours and HELDOUT_SOURCE not in hours:
+        raise UserError(
+            f"hours: {HELDOUT_PART} re-speaks {HELDOUT_SOURCE}'s sentences: give {HELDOUT_SOURCE} hours too"
+        )
     counts = {
-        part: max(2, round(hours[part] * 3600 / SECONDS_PER_SPEAKER)) for part in PARTS if part in hours
+        part: max(2, round(hours[part] * 3600 / SECONDS_PER_SPEAKER))
+        for part in PARTS
+        if part in hours and part != HELDOUT_PART
     }
     rates = {part: OTHER_RATES if part in OTHER_PARTS else CLEAN_RATES for part in counts}
-    speakers = assign_speakers(counts, rates, HELD_OUT_PARTS, seed)
+    speakers = assign_speakers(counts, rates, HELD_OUT_PARTS, seed, festival_every=festival_every)
     lexicon = build_lexicon()
     seen: set[str] = set()
     plan: dict[str, list[Utterance]] = {}
@@ -157,12 +180,40 @@ def plan_corpus(hours: dict[str, float], seed: int) -> dict[str, list[Utterance]
                 )
                 spoken += estimate_seconds(sentence.text, speaker.rate)
                 number += 1
+    if HELDOUT_PART in hours:
+        first_id = max(s.speaker_id for part in speakers.values() for s in part) + 1
+        plan[HELDOUT_PART] = plan_heldout(plan[HELDOUT_SOURCE], hours[HELDOUT_PART], seed, first_id)
+    return plan
+
+
+def plan_heldout(source: list[Utterance], hours: float, seed: int, first_id: int) -> list[Utterance]:
+    """The source part's sentences, chapter by chapter, each chapter read by a flite speaker, up to `hours`."""
+    chapters: dict[int, list[Utterance]] = {}
+    for u in source:
+        chapters.setdefault(u.chapter, []).append(u)
+    readers = heldout_speakers(len(chapters), seed, first_id)
+    index = PARTS.index(HELDOUT_PART)
+    plan: list[Utterance] = []
+    spoken = 0.0
+    for speaker, utterances in zip(readers, chapters.values()):
+        if plan and spoken >= hours * 3600:
+            break
+        chapter = speaker.speaker_id * 10 + index
+        for number, u in enumerate(utterances):
+            utt_id = f"{speaker.speaker_id}-{chapter}-{number:04d}"
+            plan.append(Utterance(utt_id, HELDOUT_PART, speaker, chapter, u.text, u.type, None, 0))
+            spoken += estimate_seconds(u.text, u.speaker.rate)  # the source's: equal hours, equal sentences
     return plan
 
 
 def plan_fingerprint(utterances: list[Utterance]) -> str:
     """Hash of everything that determines a part's files, to detect a directory built with other settings."""
-    return hashlib.sha256(json.dumps([asdict(u) for u in utterances], sort_keys=True).encode()).hexdigest()
+    records = [asdict(u) for u in utterances]
+    for record in records:
+        # Speakers had no engine field before festival and flite: an espeak-ng part keeps its old hash.
+        if record["speaker"]["engine"] == ESPEAK:
+            del record["speaker"]["engine"]
+    return hashlib.sha256(json.dumps(records, sort_keys=True).encode()).hexdigest()
 
 
 def _check_writable(dl_dir: Path) -> Path:
@@ -264,16 +315,18 @@ def prepare_embedded_corpus(
     profile: str = "default",
     seed: int = 42,
     num_jobs: int | None = None,
+    festival_every: int = FESTIVAL_EVERY,
 ) -> Path:
     """Synthesize the embedded corpus under `<dl_dir>/LibriSpeech` (resuming a partial run); return that dir.
 
-    `hours` overrides the `profile`'s hours per part (a part at 0 is skipped). Complete parts are left as
+    `hours` overrides the `profile`'s hours per part (a part at 0 is skipped); `festival_every` as in
+    `plan_corpus`. Complete parts are left as
     they are; a part directory written with other settings, or not by this function, raises UserError.
     """
-    plan = plan_corpus(resolve_hours(profile, hours), seed)
+    plan = plan_corpus(resolve_hours(profile, hours), seed, festival_every)
     corpus = _check_writable(Path(dl_dir))
     for speaker in {u.speaker for utterances in plan.values() for u in utterances}:
-        validate_voice(speaker.voice, speaker.variant)
+        validate_voice(speaker.voice, speaker.variant, speaker.engine)
     for part, utterances in plan.items():
         fingerprint = plan_fingerprint(utterances)
         part_dir = corpus / part

@@ -1,7 +1,13 @@
-"""Speakers of the embedded corpus: an espeak-ng voice + variant + speaking rate + pitch.
+"""Speakers of the embedded corpus: a speech engine's voice (+ variant) + speaking rate + pitch.
+
+Three offline engines that Debian packages: espeak-ng (formant synthesis, many voices and variants) and
+festival (diphone voices) speak the training and dev/test parts; flite speaks only `test-heldout`, so that
+one engine, and its speakers, are never heard in training. festival's `kal_diphone` and flite's `kal` are
+the same recordings, so flite's kal is left out.
 
 espeak-ng silently falls back to the base voice for an unknown voice or variant name, which would quietly
-merge "different" speakers, so every name is checked against espeak-ng's own listings first.
+merge "different" speakers, so every name is checked against espeak-ng's own listings first; festival and
+flite voices are checked against what those engines list as installed.
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from todm.errors import UserError
+
+ESPEAK, FESTIVAL, FLITE = "espeak-ng", "festival", "flite"
 
 # English voices shipped with espeak-ng (DESIGN §4); MBROLA voices are not installed.
 ENGLISH_VOICES = (
@@ -27,6 +35,14 @@ ENGLISH_VOICES = (
 )
 # Whispered variants have no voicing at all, unlike any LibriSpeech reader; leave them out.
 EXCLUDED_VARIANTS = frozenset({"whisper", "whisperf"})
+# festival voices (Debian festvox-kallpc16k, festvox-kdlpc16k) -> sex; one training speaker in
+# FESTIVAL_EVERY speaks with one of them (at espeak-ng's rates and pitches, see Speaker.pitch).
+FESTIVAL_VOICES = {"kal_diphone": "M", "ked_diphone": "M"}
+FESTIVAL_EVERY = 5
+# flite's built-in voices -> sex: test-heldout only.
+FLITE_VOICES = {"awb": "M", "rms": "M", "slt": "F"}
+# Rate and pitch of a heldout speaker: the clean parts' range.
+HELDOUT_RATES = (140, 190)
 
 
 @dataclass(frozen=True)
@@ -35,10 +51,11 @@ class Speaker:
 
     speaker_id: int
     voice: str
-    variant: str
-    rate: int  # words per minute (espeak-ng -s)
-    pitch: int  # 0..99 (espeak-ng -p)
+    variant: str  # espeak-ng's voice variant; "" for the other engines
+    rate: int  # words per minute (espeak-ng -s; the other engines stretch durations by 175 / rate)
+    pitch: int  # 0..99, 50 = the voice's own (espeak-ng -p; the other engines: a sox shift of 8 cents a step)
     sex: str  # "M" or "F", from the variant listing
+    engine: str = ESPEAK
 
     @property
     def espeak_voice(self) -> str:
@@ -46,17 +63,47 @@ class Speaker:
         return f"{self.voice}+{self.variant}"
 
     @property
+    def duration_stretch(self) -> float:
+        """festival's and flite's duration factor for `rate` (espeak-ng's default rate is 175 wpm)."""
+        return 175 / self.rate
+
+    @property
+    def pitch_shift_cents(self) -> int:
+        """The sox pitch shift that plays espeak-ng's -p for the other engines."""
+        return 0 if self.engine == ESPEAK else (self.pitch - 50) * 8
+
+    @property
     def name(self) -> str:
         """Human-readable description (SPEAKERS.TXT's NAME column)."""
-        return f"espeak-ng {self.espeak_voice} s{self.rate} p{self.pitch}"
+        voice = self.espeak_voice if self.engine == ESPEAK else self.voice
+        return f"{self.engine} {voice} s{self.rate} p{self.pitch}"
+
+
+def _engine_output(cmd: list[str], package: str) -> str:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    except FileNotFoundError:
+        raise UserError(f"{cmd[0]} not found on PATH; install it (apt-get install {package})") from None
 
 
 def _run_listing(option: str) -> list[list[str]]:
-    try:
-        out = subprocess.run(["espeak-ng", option], capture_output=True, text=True, check=True).stdout
-    except FileNotFoundError:
-        raise UserError("espeak-ng not found on PATH; install it (apt-get install espeak-ng sox)") from None
+    out = _engine_output(["espeak-ng", option], "espeak-ng sox")
     return [line.split() for line in out.splitlines()[1:] if line.strip()]
+
+
+@lru_cache(maxsize=1)
+def festival_voices() -> frozenset[str]:
+    """Voices festival can load (its `voice.list`)."""
+    out = _engine_output(
+        ["festival", "--batch", "(print (voice.list))"], "festival festvox-kallpc16k festvox-kdlpc16k"
+    )
+    return frozenset(out.strip().strip("()").split())
+
+
+@lru_cache(maxsize=1)
+def flite_voices() -> frozenset[str]:
+    """Voices compiled into flite (`flite -lv`: "Voices available: kal awb ...")."""
+    return frozenset(_engine_output(["flite", "-lv"], "flite").split(":", 1)[-1].split())
 
 
 @lru_cache(maxsize=1)
@@ -80,8 +127,20 @@ def espeak_variants() -> dict[str, str]:
     return variants
 
 
-def validate_voice(voice: str, variant: str) -> None:
-    """Raise UserError for a voice or variant name espeak-ng would silently replace."""
+def validate_voice(voice: str, variant: str, engine: str = ESPEAK) -> None:
+    """Raise UserError for a voice (or espeak-ng variant) the engine lacks or would silently replace."""
+    if engine == FESTIVAL:
+        if voice not in festival_voices():
+            raise UserError(
+                f"festival voice '{voice}' is not installed (festival lists {sorted(festival_voices())})"
+            )
+        return
+    if engine == FLITE:
+        if voice not in flite_voices():
+            raise UserError(
+                f"flite voice '{voice}' is not installed (flite -lv lists {sorted(flite_voices())})"
+            )
+        return
     if voice not in espeak_voices():
         raise UserError(f"unknown espeak voice '{voice}' (see espeak-ng --voices)")
     if variant not in espeak_variants():
@@ -100,12 +159,15 @@ def assign_speakers(
     seed: int,
     first_id: int = 100,
     pitch_range: tuple[int, int] = (25, 75),
+    festival_every: int = 0,
 ) -> dict[str, list[Speaker]]:
     """Create `counts[part]` speakers per part, disjoint across parts.
 
     Parts are served in the order of `counts`. Parts named in `held_out` (dev/test) draw voice+variant
     combinations nobody else uses, so test speakers are unseen combinations (DESIGN §6); other parts share
     the remaining combinations, cycling with new rates/pitches when they need more speakers than exist.
+    With `festival_every` = k > 0, every k-th speaker of a training part is a festival voice instead (the
+    held-out parts, served first, are the same with or without).
     """
     variants = usable_variants()
     combos = [(voice, variant) for voice in ENGLISH_VOICES for variant in variants]
@@ -115,21 +177,44 @@ def assign_speakers(
     # The first `num_held` shuffled combinations belong to held-out parts, the rest to training parts.
     num_held = max(1, min(sum(counts[p] for p in held_out if p in counts), len(combos) - 1))
     held_pool, train_pool = combos[:num_held], combos[num_held:]
-    used = {"held": 0, "train": 0}
+    used = {"held": 0, "train": 0, "festival": 0}
     next_id = first_id
     speakers: dict[str, list[Speaker]] = {}
     for part, count in counts.items():
         lo, hi = rate_ranges[part]
         kind, pool = ("held", held_pool) if part in held_out else ("train", train_pool)
         speakers[part] = []
-        for _ in range(count):
-            # Cycling (more speakers than combinations) still gives new speakers: new rate, pitch and ID.
-            voice, variant = pool[used[kind] % len(pool)]
-            used[kind] += 1
-            speakers[part].append(
-                Speaker(
-                    next_id, voice, variant, rng.randint(lo, hi), rng.randint(*pitch_range), sexes[variant]
-                )
-            )
+        for index in range(count):
+            rate, pitch = rng.randint(lo, hi), rng.randint(*pitch_range)
+            if kind == "train" and festival_every > 0 and index % festival_every == festival_every - 1:
+                voice = list(FESTIVAL_VOICES)[used["festival"] % len(FESTIVAL_VOICES)]
+                used["festival"] += 1
+                speaker = Speaker(next_id, voice, "", rate, pitch, FESTIVAL_VOICES[voice], FESTIVAL)
+            else:
+                # Cycling (more speakers than combinations) still gives new speakers: new rate, pitch and ID.
+                voice, variant = pool[used[kind] % len(pool)]
+                used[kind] += 1
+                speaker = Speaker(next_id, voice, variant, rate, pitch, sexes[variant])
+            speakers[part].append(speaker)
             next_id += 1
     return speakers
+
+
+def heldout_speakers(
+    count: int, seed: int, first_id: int, pitch_range: tuple[int, int] = (25, 75)
+) -> list[Speaker]:
+    """`count` flite speakers (its voices in turn, each at its own rate and pitch) for test-heldout."""
+    rng = random.Random(f"heldout/{seed}")
+    voices = sorted(FLITE_VOICES)
+    return [
+        Speaker(
+            first_id + i,
+            voices[i % len(voices)],
+            "",
+            rng.randint(*HELDOUT_RATES),
+            rng.randint(*pitch_range),
+            FLITE_VOICES[voices[i % len(voices)]],
+            FLITE,
+        )
+        for i in range(count)
+    ]

@@ -1,4 +1,5 @@
-"""Synthesize one utterance: espeak-ng -> sox (16 kHz mono 16-bit, optional reverb) -> numpy noise -> FLAC.
+"""Synthesize one utterance: espeak-ng, festival or flite -> sox (16 kHz mono 16-bit, pitch shift for festival
+and flite, optional reverb) -> numpy noise -> FLAC.
 
 The "other" parts (dev-other, test-other) are harder, as LibriSpeech's are, through three documented
 degradations: a faster speaking rate (chosen per speaker, see corpus.py), sox `reverb` (a room with a
@@ -10,13 +11,14 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from todm.data.speakers import Speaker
+from todm.data.speakers import ESPEAK, FESTIVAL, FLITE, Speaker
 
 SAMPLE_RATE = 16000
 
@@ -30,49 +32,46 @@ class Degradation:
     snr_db: float  # additive pink noise, relative to the speech power
 
 
-def _run(cmd: list[str], stdin: bytes) -> bytes:
+def _run(cmd: list[str], stdin: bytes, output: Path | None = None) -> bytes:
+    """Run `cmd`; return its stdout, or the contents of `output` when the command writes a file."""
     proc = subprocess.run(cmd, input=stdin, capture_output=True, check=False)
     err = proc.stderr.decode(errors="replace").strip()
-    # espeak-ng exits 0 on some failures but says so on stderr.
-    if proc.returncode != 0 or err.startswith("Error") or not proc.stdout:
+    result = proc.stdout if output is None else (output.read_bytes() if output.is_file() else b"")
+    # espeak-ng and festival exit 0 on some failures but say so on stderr.
+    if proc.returncode != 0 or err.startswith("Error") or not result:
         why = err.splitlines()[-1] if err else "no output"
         raise RuntimeError(f"command failed (exit {proc.returncode}): {shlex.join(cmd)}: {why}")
-    return proc.stdout
+    return result
 
 
-def espeak_to_samples(text: str, speaker: Speaker, degradation: Degradation | None = None) -> np.ndarray:
-    """Speak `text` (on stdin: the transcript is exactly what is said); return int16 samples at 16 kHz."""
-    espeak = [
-        "espeak-ng",
-        "-v",
-        speaker.espeak_voice,
-        "-s",
-        str(speaker.rate),
-        "-p",
-        str(speaker.pitch),
-        "--stdout",
-    ]
-    wav = _run(espeak, text.encode())
+def engine_wav(text: str, speaker: Speaker) -> bytes:
+    """`text` spoken by `speaker`'s engine, as WAV bytes (the engine's own sample rate)."""
+    if speaker.engine == ESPEAK:
+        # On stdin: the transcript is exactly what is said.
+        cmd = ["espeak-ng", "-v", speaker.espeak_voice, "-s", str(speaker.rate), "-p", str(speaker.pitch)]
+        return _run([*cmd, "--stdout"], text.encode())
+    stretch = f"{speaker.duration_stretch:.3f}"
+    # festival and flite write a valid WAV only to a named file (festival's to a pipe says 0 bytes of data).
+    with tempfile.TemporaryDirectory(prefix="todm-tts-") as tmp:
+        out = Path(tmp) / "utt.wav"
+        if speaker.engine == FESTIVAL:
+            cmd = ["text2wave", "-eval", f"(voice_{speaker.voice})"]
+            cmd += ["-eval", f"(Parameter.set 'Duration_Stretch {stretch})", "-o", str(out)]
+            return _run(cmd, text.encode(), output=out)
+        if speaker.engine == FLITE:
+            cmd = ["flite", "-voice", speaker.voice, "--setf", f"duration_stretch={stretch}"]
+            return _run([*cmd, "-t", text, "-o", str(out)], b"", output=out)
+    raise ValueError(f"unknown speech engine '{speaker.engine}'")
+
+
+def speech_to_samples(text: str, speaker: Speaker, degradation: Degradation | None = None) -> np.ndarray:
+    """Speak `text`; return int16 samples at 16 kHz."""
+    wav = engine_wav(text, speaker)
     # -R: repeatable (fixed seeds inside sox); -D: no dither, so clean audio is noise-free and deterministic.
-    sox = [
-        "sox",
-        "-R",
-        "-D",
-        "-t",
-        "wav",
-        "-",
-        "-t",
-        "raw",
-        "-e",
-        "signed-integer",
-        "-b",
-        "16",
-        "-r",
-        str(SAMPLE_RATE),
-        "-c",
-        "1",
-        "-",
-    ]
+    sox = ["sox", "-R", "-D", "-t", "wav", "-", "-t", "raw", "-e", "signed-integer", "-b", "16"]
+    sox += ["-r", str(SAMPLE_RATE), "-c", "1", "-"]
+    if speaker.pitch_shift_cents:
+        sox += ["pitch", str(speaker.pitch_shift_cents)]
     if degradation is not None:
         sox += ["reverb", f"{degradation.reverberance:.0f}", "50", f"{degradation.room_scale:.0f}"]
     return np.frombuffer(_run(sox, wav), dtype=np.int16)
@@ -120,9 +119,9 @@ def synthesize(
     `.flac`; the temp name does not end in `.flac`, so no corpus reader mistakes it for an utterance.
     """
     out_path = Path(out_path)
-    samples = espeak_to_samples(text, speaker, degradation)
+    samples = speech_to_samples(text, speaker, degradation)
     if len(samples) == 0 or not np.any(samples):
-        raise RuntimeError(f"espeak-ng produced silent audio for {out_path.name}: '{text}'")
+        raise RuntimeError(f"{speaker.engine} produced silent audio for {out_path.name}: '{text}'")
     if degradation is not None:
         samples = add_noise(samples, degradation.snr_db, np.random.default_rng(noise_seed))
     tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")

@@ -1,8 +1,10 @@
-"""Training/validation data: lhotse cuts with precomputed fbank, bucketing sampler, SpecAugment, BPE targets."""
+"""Training/validation data: lhotse cuts with precomputed fbank, bucketing sampler, noise mixing (CutMix),
+SpecAugment, BPE targets."""
 
 from __future__ import annotations
 
 import logging
+import random
 from pathlib import Path
 
 import torch
@@ -61,6 +63,46 @@ def filter_cuts(cuts, sp, min_duration: float = 0.5, max_duration: float = 20.0)
     return cuts.filter(keep)
 
 
+class BatchSeededCutMix:
+    """lhotse's CutMix (icefall's MUSAN mixing) whose random choices depend only on the batch's cut IDs.
+
+    CutMix draws from one random stream for the whole run, which a resumed run would restart; seeding it
+    per batch from the cut IDs makes a resumed run mix exactly what an uninterrupted one does."""
+
+    def __init__(self, noise_cuts, snr: tuple[float, float], prob: float, seed: int) -> None:
+        from lhotse.dataset import CutMix
+
+        self.rng = random.Random()
+        self.seed = seed
+        self.mix = CutMix(
+            cuts=noise_cuts,
+            snr=snr,
+            p=prob,
+            pad_to_longest=False,
+            preserve_id=True,
+            seed=self.rng,
+            random_mix_offset=True,
+        )
+
+    def __call__(self, cuts):
+        self.rng.seed(f"{self.seed}/{','.join(c.id for c in cuts)}")
+        return self.mix(cuts)
+
+
+def load_noise_cuts(path: str | Path):
+    """The noise cuts (with features) CutMix draws from, e.g. data/fbank/musan_cuts.jsonl.gz."""
+    from lhotse import CutSet
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"--noise-cuts {path}: no such file (run.sh stage 2 makes it)")
+    # In memory: CutMix shuffles the whole set for every batch, which from the file took 0.2 s a batch.
+    cuts = CutSet.from_file(path).to_eager()
+    if not all(c.has_features for c in cuts):
+        raise UserError(f"--noise-cuts {path}: expected cuts with precomputed features (fbank)")
+    return cuts
+
+
 def make_train_loader(
     cuts,
     max_duration: float,
@@ -69,9 +111,17 @@ def make_train_loader(
     seed: int = 42,
     spec_augment: bool = True,
     num_buckets: int = 10,
+    noise_cuts=None,
+    noise_snr: tuple[float, float] = (10.0, 20.0),
+    noise_prob: float = 0.5,
 ) -> DataLoader:
-    """DynamicBucketingSampler (sharded by rank) + K2SpeechRecognitionDataset with SpecAugment."""
+    """DynamicBucketingSampler (sharded by rank) + K2SpeechRecognitionDataset with SpecAugment, and noise
+    mixed into `noise_prob` of the cuts at an SNR drawn from `noise_snr` when `noise_cuts` are given."""
     from lhotse.dataset import DynamicBucketingSampler, K2SpeechRecognitionDataset, SpecAugment
+
+    cut_transforms = []
+    if noise_cuts is not None:
+        cut_transforms.append(BatchSeededCutMix(noise_cuts, noise_snr, noise_prob, seed * 1000 + rank))
 
     transforms = []
     if spec_augment:
@@ -97,7 +147,9 @@ def make_train_loader(
         rank=rank,
         seed=seed,
     )
-    dataset = K2SpeechRecognitionDataset(input_transforms=transforms, return_cuts=True)
+    dataset = K2SpeechRecognitionDataset(
+        cut_transforms=cut_transforms, input_transforms=transforms, return_cuts=True
+    )
     # A private generator: creating a DataLoader iterator draws a seed, and drawing it from the global RNG
     # would shift dropout masks between an interrupted-and-resumed run and an uninterrupted one.
     return DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=0, generator=torch.Generator())

@@ -11,9 +11,11 @@
 #   ./run.sh --kaldi-data-dirs train-clean-100=/k/data/train,dev-clean=/k/data/dev,...
 #
 # Stages:
-#   0  corpus: synthesize the embedded corpus into download/LibriSpeech (skipped with --dl-dir)
+#   0  corpus: synthesize the embedded corpus into download/LibriSpeech (skipped with --dl-dir); make the
+#      augmentation data: noise clips (unless --musan-dir) and room impulse responses -> download/{noise,rirs}
 #   1  manifests: lhotse prepare_librispeech (or Kaldi data-dir import)  -> data/manifests
-#   2  features: 80-dim Kaldi fbank, lilcom                               -> data/fbank
+#   2  features: 80-dim Kaldi fbank, lilcom, with reverberant copies of half the training cuts; fbank of
+#      the noise that training mixes in (MUSAN or the embedded clips)   -> data/fbank
 #   3  BPE: sentencepiece                                                 -> data/lang_bpe_<vocab-size>
 #   4  train the supernet (train.py; resumes from the newest checkpoint)  -> exp/
 #   5  evolutionary subnet search under device budgets (conf/budgets.yaml) -> exp/search/
@@ -42,7 +44,10 @@ vocab_size=""       # empty: 500 (64 with --profile tiny)
 perturb_speed=""     # empty: false (true with --profile librispeech, as icefall's LibriSpeech recipes)
 kaldi_data_dirs=""   # part=dir,... of Kaldi data dirs to import instead of a LibriSpeech corpus
 train_parts=""       # empty: train-clean-100 (or the first Kaldi dir); several: comma-separated
-eval_parts="dev-clean,dev-other,test-clean,test-other"
+eval_parts=""        # empty: dev-clean,dev-other,test-clean,test-other (+ test-heldout on the embedded corpus)
+noise=true           # mix noise into half the training cuts at 10-20 dB SNR (lhotse CutMix, as icefall)
+musan_dir=""         # MUSAN (music/, noise/) for --noise; empty: the embedded noise clips (stage 0)
+reverb_fraction=""   # reverberant copies of this fraction of training cuts; empty: 0.5 (0 with --profile librispeech)
 exp_dir=exp
 model_config=""     # empty: cpu_small (tiny with --profile tiny); or a preset name / JSON file
 world_size=""       # empty: 2 DDP processes (gloo on CPU; 1 with --profile tiny, whose few batches drop_last eats)
@@ -97,6 +102,7 @@ case $profile in
   # each, bf16 autocast where the GPU has it (else fp16 with a GradScaler), speed perturbation. Unverified:
   # it has not been trained yet (docs/gpu.md).
   librispeech) default_model=librispeech; default_steps=0; default_epochs=30; keep_last_k=30
+     reverb_fraction=${reverb_fraction:-0}
      default_world_size=$(python3 -c "import torch; print(torch.cuda.device_count())")
      [ "$default_world_size" -ge 1 ] || [ -n "$world_size" ] || {
        echo "ERROR: --profile librispeech is the GPU recipe and this machine has no GPU torch can see" >&2; exit 1; }
@@ -128,11 +134,28 @@ train_steps=${train_steps:-$default_steps}
 train_minutes=${train_minutes:-0}
 num_epochs=${num_epochs:-$default_epochs}
 perturb_speed=${perturb_speed:-false}
+reverb_fraction=${reverb_fraction:-0.5}
+case $noise in true|false) ;; *) echo "ERROR: --noise '$noise': expected true or false" >&2; exit 1 ;; esac
+if [ -n "$musan_dir" ] && [ ! -d "$musan_dir/music" ]; then
+  echo "ERROR: --musan-dir $musan_dir: expected MUSAN's music/ and noise/ inside" >&2; exit 1
+fi
 
 if [ -z "$dl_dir" ]; then
   corpus_dir=$PWD/download$suffix/LibriSpeech
 else
   corpus_dir=$dl_dir/LibriSpeech
+fi
+# The test sets stages 6-11 decode: test-heldout (test-clean's sentences by an engine training never hears)
+# exists on the embedded corpus only.
+test_sets=test-clean,test-other
+if [ -z "$dl_dir" ] && [ -z "$kaldi_data_dirs" ]; then test_sets=$test_sets,test-heldout; fi
+eval_parts=${eval_parts:-dev-clean,dev-other,$test_sets}
+# Augmentation data made in stage 0 (noise clips, impulse responses), kept beside the corpus.
+aug_dir=$PWD/download$suffix
+noise_cuts=""
+if [ "$noise" = true ]; then
+  noise_cuts=$PWD/data$suffix/fbank/noise_cuts.jsonl.gz
+  [ -z "$musan_dir" ] || noise_cuts=$PWD/data$suffix/fbank/musan_cuts.jsonl.gz
 fi
 if [ -n "$kaldi_data_dirs" ]; then
   # The part names are the ones given with the Kaldi dirs (first = training part, unless --train-parts).
@@ -176,6 +199,19 @@ if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
       exit 1
     fi
   fi
+  # Babble is made of training speech: the corpus's FLACs (none in Kaldi data dirs: then no babble).
+  speech_dir=""
+  [ -n "$kaldi_data_dirs" ] || speech_dir=$corpus_dir/${train_parts%%,*}
+  clips=40 rirs=100
+  [ "$profile" != tiny ] || { clips=3 rirs=4; }
+  if [ "$noise" = true ] && [ -z "$musan_dir" ]; then
+    log "Stage 0: embedded noise clips -> $aug_dir/noise"
+    ./local/prepare_noise.py --speech-dir "$speech_dir" --noise-dir $aug_dir/noise --clips-per-kind $clips --seed "$seed"
+  fi
+  if [ "$reverb_fraction" != 0 ]; then
+    log "Stage 0: simulated room impulse responses -> $aug_dir/rirs"
+    ./local/prepare_noise.py --speech-dir "$speech_dir" --rir-dir $aug_dir/rirs --num-rirs $rirs --seed "$seed"
+  fi
 fi
 
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
@@ -195,13 +231,22 @@ fi
 
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   log "Stage 2: 80-dim fbank -> $fbank_dir"
-  made_from="parts=$parts perturb_speed=$perturb_speed"
+  made_from="parts=$parts perturb_speed=$perturb_speed reverb_fraction=$reverb_fraction"
   if stage_done $fbank_dir/.librispeech.done "$made_from"; then
     log "  $fbank_dir/.librispeech.done exists, skipping"
   else
     ./local/compute_fbank.py --manifest-dir $manifest_dir --output-dir $fbank_dir \
-      --parts "$parts" --num-jobs "$nj" --perturb-speed "$perturb_speed"
+      --parts "$parts" --num-jobs "$nj" --perturb-speed "$perturb_speed" \
+      --reverb-fraction "$reverb_fraction" --rir-dir $aug_dir/rirs --seed "$seed"
     mark_done $fbank_dir/.librispeech.done "$made_from"
+  fi
+  if [ -n "$noise_cuts" ]; then
+    log "  noise for CutMix -> $noise_cuts"
+    if [ -n "$musan_dir" ]; then
+      ./local/compute_fbank_noise.py --musan-dir "$musan_dir" --out $noise_cuts --num-jobs "$nj"
+    else
+      ./local/compute_fbank_noise.py --noise-dir $aug_dir/noise --out $noise_cuts --num-jobs "$nj"
+    fi
   fi
 fi
 
@@ -227,7 +272,7 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
       --train-parts "$train_parts" --model-config "$model_config" --world-size "$world_size" \
       --max-duration "$max_duration" --max-steps "$train_steps" \
       --max-train-minutes "$train_minutes" --num-epochs "$num_epochs" $recipe_args \
-      --keep-last-k "$keep_last_k" $train_args
+      --noise-cuts "$noise_cuts" --keep-last-k "$keep_last_k" $train_args
     touch $exp_dir/.train.done
   fi
 fi
@@ -284,7 +329,7 @@ if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
       # shellcheck disable=SC2046
       ./decode.py $(ckpt_args) --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir \
         --subnet "$subnet" --decoding-method $method --beam-size 4 --corpus-dir "$corpus_dir" \
-        --test-sets test-clean,test-other
+        --test-sets $test_sets
     done
   done
 fi
@@ -294,7 +339,7 @@ if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
   for subnet in $(subnets); do
     # shellcheck disable=SC2046
     ./export.py $(ckpt_args) --subnet "$subnet" --tokens $lang_dir/tokens.txt \
-      --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir --decode-sets test-clean,test-other
+      --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir --decode-sets $test_sets
   done
   log "  transcribing two test-clean files with sherpa-onnx (smallest subnet, int8):"
   # shellcheck disable=SC2046
@@ -317,7 +362,8 @@ train_alone() {  # dir max_steps extra-train-options...
     # shellcheck disable=SC2086
     logged $dir ./train.py --exp-dir $dir --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir \
       --train-parts "$train_parts" --model-config "$model_config" --world-size "$world_size" \
-      --max-duration "$max_duration" --max-steps "$steps" --num-epochs "$num_epochs" $recipe_args $train_args "$@"
+      --max-duration "$max_duration" --max-steps "$steps" --num-epochs "$num_epochs" $recipe_args \
+      --noise-cuts "$noise_cuts" $train_args "$@"
     touch $dir/.train-$steps.done
   fi
 }
@@ -361,11 +407,11 @@ if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
         # shellcheck disable=SC2046
         logged $best ./decode.py $(ckpt_args $best) --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir \
           --subnet $subnet --decoding-method $method --beam-size 4 --corpus-dir "$corpus_dir" \
-          --test-sets test-clean,test-other
+          --test-sets $test_sets
       done
       # shellcheck disable=SC2046
       logged $best ./export.py $(ckpt_args $best) --subnet $subnet --tokens $lang_dir/tokens.txt \
-        --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir --decode-sets test-clean,test-other
+        --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir --decode-sets $test_sets
       touch $best/.decode.done
     fi
   done
@@ -386,7 +432,7 @@ if [ $stage -le 10 ] && [ $stop_stage -ge 10 ]; then
       for subnet in largest smallest; do
         # shellcheck disable=SC2046
         logged $dir ./decode.py $(ckpt_args $dir) --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir \
-          --subnet $subnet --decoding-method greedy_search --test-sets test-clean,test-other
+          --subnet $subnet --decoding-method greedy_search --test-sets $test_sets
       done
       touch $dir/.decode.done
     fi

@@ -46,7 +46,7 @@ from todm.model import (
     smallest,
 )
 from todm.train.checkpoint import newest_checkpoint, seed_everything
-from todm.train.data import check_vocab, filter_cuts, load_training_cuts, make_train_loader
+from todm.train.data import check_vocab, filter_cuts, load_noise_cuts, load_training_cuts, make_train_loader
 from todm.train.loop import Trainer, init_distributed
 
 
@@ -108,6 +108,13 @@ def get_parser() -> argparse.ArgumentParser:
     add("--dropout-min", type=float, default=0.0)
     add("--dropout-max", type=float, default=0.1)
     add("--spec-augment", type=str2bool, default=True)
+    add(
+        "--noise-cuts",
+        default="",
+        help="mix noise from these cuts (with fbank) into training cuts, e.g. data/fbank/musan_cuts.jsonl.gz",
+    )
+    add("--noise-prob", type=float, default=0.5, help="fraction of training cuts that get noise")
+    add("--noise-snr", default="10,20", help="SNR range in dB of the mixed noise (icefall's MUSAN: 10,20)")
     add(
         "--use-fp16",
         type=str2bool,
@@ -239,7 +246,18 @@ def run(rank: int, world_size: int, params) -> None:
     parts = [part for part in params.train_parts.split(",") if part]
     cuts = filter_cuts(load_training_cuts(params.manifest_dir, parts, params.seed), sp)
     hours_per_epoch = sum(c.duration for c in cuts) / 3600
-    loader = make_train_loader(cuts, params.max_duration, world_size, rank, params.seed, params.spec_augment)
+    noise = load_noise_cuts(params.noise_cuts) if params.noise_cuts else None
+    loader = make_train_loader(
+        cuts,
+        params.max_duration,
+        world_size,
+        rank,
+        params.seed,
+        params.spec_augment,
+        noise_cuts=noise,
+        noise_snr=parse_snr_range(params.noise_snr),
+        noise_prob=params.noise_prob,
+    )
     path = resume_path(params)
     if path is not None:
         trainer.resume(path, loader.sampler)
@@ -254,6 +272,22 @@ def check_options(params) -> None:
         raise UserError(f"--world-size {params.world_size}: must be >= 1 (processes)")
     if params.max_steps < 0 or params.max_train_minutes < 0:
         raise UserError("--max-steps and --max-train-minutes must be >= 0 (0: no limit)")
+    if not 0.0 <= params.noise_prob <= 1.0:
+        raise UserError(f"--noise-prob {params.noise_prob}: expected a probability in [0, 1]")
+    parse_snr_range(params.noise_snr)
+
+
+def parse_snr_range(spec: str) -> tuple[float, float]:
+    """'10,20' -> (10.0, 20.0); one number is a fixed SNR."""
+    try:
+        values = [float(v) for v in spec.split(",")]
+    except ValueError:
+        values = []
+    if len(values) == 1:
+        values *= 2
+    if len(values) != 2 or values[0] > values[1]:
+        raise UserError(f"--noise-snr '{spec}': expected 'low,high' in dB (low <= high), e.g. 10,20")
+    return values[0], values[1]
 
 
 def main() -> None:
