@@ -128,6 +128,15 @@ def baseline_section(exp_dir: Path, docs_dir: Path) -> list[str]:
         ),
         "",
     ]
+    done, wanted = baseline_progress(exp_dir)
+    if done < wanted:
+        lines += [
+            (
+                f"**In progress:** {done} of the {wanted} searched architectures have a finished baseline (stage 9 "
+                "resumes where it stopped); the tables below hold what has finished."
+            ),
+            "",
+        ]
     for test_set in TEST_SETS:
         header = " | ".join(f"{label} TODM | {label} alone | rel." for _, label in METHODS)
         lines += [
@@ -150,7 +159,7 @@ def baseline_section(exp_dir: Path, docs_dir: Path) -> list[str]:
             )
         lines.append("")
     lines += dropout_choice_table(exp_dir)
-    lines += cost_table(exp_dir, baseline_dirs)
+    lines += cost_table(exp_dir, baseline_dirs, complete=done == wanted)
     plot_vs_baselines(exp_dir, pairs, docs_dir / "todm-vs-baselines.png")
     lines += ["![TODM vs baselines](docs/todm-vs-baselines.png)", ""]
     lines += ["Commands (as run, in order):", "", "```"]
@@ -186,7 +195,14 @@ def dropout_choice_table(exp_dir: Path) -> list[str]:
     return [*lines, ""]
 
 
-def cost_table(exp_dir: Path, baseline_dirs: list[Path]) -> list[str]:
+def baseline_progress(exp_dir: Path) -> tuple[int, int]:
+    """(architectures whose chosen baseline is trained, decoded and exported; distinct searched architectures)."""
+    searched = {p.read_text().strip() for p in (exp_dir / "search").glob("subnet-*.json")}
+    finished = sum(1 for d in chosen_baselines(exp_dir).values() if read_cards(d))
+    return finished, len(searched)
+
+
+def cost_table(exp_dir: Path, baseline_dirs: list[Path], complete: bool = True) -> list[str]:
     rows = [(f"supernet (`{exp_dir.name}`)", run_cost(exp_dir))]
     rows += [(f"baseline `{d.name}`", run_cost(d)) for d in baseline_dirs]
     known = [(name, cost) for name, cost in rows if cost is not None]
@@ -219,6 +235,13 @@ def cost_table(exp_dir: Path, baseline_dirs: list[Path]) -> list[str]:
             f"{total.cpu_seconds:,.0f} | {total.encoder_macs:.3g} |"
         )
         ratio = sup.cpu_seconds / total.cpu_seconds if total.cpu_seconds else float("nan")
+        if not complete:
+            return [
+                *lines,
+                "",
+                "The supernet-to-baselines cost ratio is given once every baseline has finished.",
+                "",
+            ]
         lines += [
             "",
             (

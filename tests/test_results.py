@@ -12,12 +12,13 @@ from todm.model import Transducer, get_preset
 from todm.train.checkpoint import save_checkpoint
 
 
-def write_results(exp: Path, out: Path, docs: Path) -> str:
+def write_results(exp: Path, out: Path, docs: Path, *extra: str) -> str:
     subprocess.run(
         [
             sys.executable,
             str(REPO / "local" / "write_results.py"),
             *("--exp-dir", str(exp), "--out", str(out), "--docs-dir", str(docs)),
+            *extra,
         ],
         check=True,
         cwd=RECIPE,
@@ -243,3 +244,37 @@ def test_gap_section_relative_difference_per_step(tmp_path):
     assert "| 2000 | n/a | n/a | n/a | 20.00 | 20.00 | +0.0% |" in text
     assert (tmp_path / "docs" / "todm-gap.png").stat().st_size > 0
     assert "| subnet-watch | 300 | 0.1: 21.50, 0.0: 22.75 | 0.1 |" in text
+
+
+def test_robustness_ratios_and_targets(tmp_path):
+    from todm.decode.wer import write_wer_summary
+
+    def run(name: str, noise: str, wers: dict) -> Path:
+        exp = tmp_path / name / "exp"
+        (exp / "greedy_search").mkdir(parents=True)
+        (exp / "commands.txt").write_text(f"./train.py --exp-dir exp --noise-cuts {noise} --keep-last-k 0\n")
+        for (subnet, test_set), wer in wers.items():
+            path = (
+                exp
+                / "greedy_search"
+                / f"wer-summary-{test_set}-greedy_search-iter-9-avg-1-subnet-{subnet}.txt"
+            )
+            write_wer_summary(path, [("greedy_search", wer)])
+        return exp
+
+    after = run(
+        "after",
+        "data/fbank/noise_cuts.jsonl.gz",
+        {
+            ("largest", "test-clean"): 10.0,
+            ("largest", "test-other"): 19.0,
+            ("largest", "test-heldout"): 25.0,
+        },
+    )
+    before = run("before", "", {("largest", "test-clean"): 12.0, ("largest", "test-other"): 36.0})
+    text = write_results(after, tmp_path / "RESULTS.md", tmp_path / "docs", "--before-exp-dir", str(before))
+    rows = [line for line in text.splitlines() if line.startswith("| `")]
+    assert rows == [
+        "| `after/exp` | noise mixed in | largest | 10.00 | 19.00 | 25.00 | 1.90x | 2.50x (miss) |",
+        "| `before/exp` | no noise (SpecAugment only) | largest | 12.00 | 36.00 | n/a | 3.00x (miss) | n/a |",
+    ]

@@ -1,0 +1,80 @@
+"""RESULTS.md's robustness section: how much worse each subnet is on test-other and test-heldout than on test-clean.
+
+test-heldout is test-clean's sentences read by an engine training never hears (flite), so heldout/clean isolates
+the voice; test-other adds noise, reverberation and faster speech. The targets are at most 2x each. With
+`before_dir` (an archived run without the augmentation and the extra voices, same training budget), the two
+runs are shown side by side.
+"""
+
+import re
+from pathlib import Path
+
+from todm.decode import read_wer_summary
+
+SETS = ("test-clean", "test-other", "test-heldout")
+TARGET_RATIO = 2.0
+
+
+def greedy_wer(exp_dir: Path, test_set: str, subnet: str) -> float | None:
+    """Greedy WER of `subnet` on `test_set` from exp_dir/greedy_search's newest summary, or None."""
+    found = sorted(
+        (exp_dir / "greedy_search").glob(f"wer-summary-{test_set}-greedy_search-*-subnet-{subnet}.txt")
+    )
+    return next(iter(read_wer_summary(found[-1]).values())) if found else None
+
+
+def subnet_names(exp_dir: Path) -> list[str]:
+    names = {
+        p.name.rsplit("-subnet-", 1)[1][: -len(".txt")]
+        for p in (exp_dir / "greedy_search").glob("wer-summary-*")
+    }
+    order = {"largest": 0, "smallest": 2}
+    return sorted(names, key=lambda n: (order.get(n, 1), n))
+
+
+def _cells(exp_dir: Path, subnet: str) -> list[str]:
+    wer = {s: greedy_wer(exp_dir, s, subnet) for s in SETS}
+    cells = [f"{wer[s]:.2f}" if wer[s] is not None else "n/a" for s in SETS]
+    for s in SETS[1:]:
+        if wer[s] is None or not wer["test-clean"]:
+            cells.append("n/a")
+        else:
+            ratio = wer[s] / wer["test-clean"]
+            cells.append(f"{ratio:.2f}x" + ("" if ratio <= TARGET_RATIO else " (miss)"))
+    return cells
+
+
+def recipe_label(exp_dir: Path) -> str:
+    """'noise mixed in' when the run's train.py command (commands.txt) had --noise-cuts, else 'no noise'."""
+    commands = exp_dir / "commands.txt"
+    text = commands.read_text() if commands.is_file() else ""
+    trained = [line for line in text.splitlines() if "train.py" in line]
+    if not trained:
+        return "n/a"
+    return (
+        "noise mixed in"
+        if re.search(r"--noise-cuts +(?!--)\S", trained[0])
+        else "no noise (SpecAugment only)"
+    )
+
+
+def robustness_section(exp_dir: Path, before_dir: Path | None = None) -> list[str]:
+    if not (exp_dir / "greedy_search").is_dir():
+        return []
+    header = "| test-clean | test-other | test-heldout | other/clean | heldout/clean |"
+    lines = [
+        "## Robustness: noisy and unseen-voice speech (greedy WER %)",
+        "",
+        "test-heldout is test-clean's sentences read by flite, a speech engine no training part uses; test-other adds",
+        f"noise, reverberation and faster speech. Target: both ratios at most {TARGET_RATIO:.0f}x.",
+        "",
+    ]
+    runs = [exp_dir] + ([before_dir] if before_dir else [])
+    lines += ["| run | training | subnet " + header, "|---|---|---|---|---|---|---|---|"]
+    for directory in runs:
+        for subnet in subnet_names(directory):
+            cells = " | ".join(_cells(directory, subnet))
+            lines.append(
+                f"| `{directory.parent.name}/{directory.name}` | {recipe_label(directory)} | {subnet} | {cells} |"
+            )
+    return [*lines, ""]
