@@ -145,3 +145,64 @@ def test_kaldi_data_dir_import(corpus, tmp_path):
     (kaldi / "utt2spk").unlink()
     with pytest.raises(UserError, match="missing utt2spk"):
         import_kaldi_data_dir(kaldi, tmp_path / "m2", "dev-clean")
+
+
+def test_kaldi_import_rules_rate_channels_case_and_consistency(tmp_path):
+    """8 kHz audio is resampled (its header, not the assumed rate, decides), stereo is refused with the file
+    named, lower-case text is upper-cased, and text/utt2spk/wav.scp/segments must name the same utterances."""
+    from lhotse import RecordingSet, SupervisionSet
+
+    kaldi = tmp_path / "kaldi"
+    kaldi.mkdir()
+    tone = 0.5 * np.sin(2 * np.pi * 440 * np.arange(16000) / 8000)  # 2 s at 8 kHz
+    sf.write(kaldi / "a.flac", tone, 8000)
+    sf.write(kaldi / "b.flac", tone[:8000], 16000)
+    (kaldi / "wav.scp").write_text(f"a {kaldi / 'a.flac'}\nb {kaldi / 'b.flac'}\n")
+    (kaldi / "text").write_text("a hello world\nb GOOD DAY\n")
+    (kaldi / "utt2spk").write_text("a s1\nb s2\n")
+    import_kaldi_data_dir(kaldi, tmp_path / "m", "dev")
+    rec_path, sup_path = manifest_paths(tmp_path / "m", "dev")
+    recordings = {r.id: r for r in RecordingSet.from_file(rec_path)}
+    assert recordings["a"].sampling_rate == 16000 and recordings["a"].duration == 2.0
+    audio = recordings["a"].load_audio()[0]
+    assert audio.shape == (32000,)
+    freqs = np.fft.rfftfreq(len(audio), 1 / 16000)
+    assert freqs[np.argmax(np.abs(np.fft.rfft(audio)))] == pytest.approx(440, abs=1)
+    assert sorted(s.text for s in SupervisionSet.from_file(sup_path)) == ["GOOD DAY", "HELLO WORLD"]
+
+    (kaldi / "text").write_text("a HELLO\nb GOOD DAY\nc MISSING AUDIO\n")
+    with pytest.raises(UserError, match=r"1 utterance\(s\) of text are not in wav.scp, e.g. \['c'\]"):
+        import_kaldi_data_dir(kaldi, tmp_path / "m2", "dev")
+    (kaldi / "text").write_text("a HELLO\n")
+    with pytest.raises(UserError, match=r"of wav.scp are not in text, e.g. \['b'\]"):
+        import_kaldi_data_dir(kaldi, tmp_path / "m3", "dev")
+    (kaldi / "text").write_text("a HELLO\nb GOOD DAY\n")
+    (kaldi / "segments").write_text("a a 0 1\nb zz 0 1\n")
+    with pytest.raises(UserError, match="segments:2: expected '<utt> <recording in wav.scp>"):
+        import_kaldi_data_dir(kaldi, tmp_path / "m4", "dev")
+    (kaldi / "segments").unlink()
+    sf.write(kaldi / "b.flac", np.stack([tone[:8000]] * 2, axis=1), 16000)
+    with pytest.raises(UserError, match=f"{kaldi / 'b.flac'}: 2 audio channels; expected mono"):
+        import_kaldi_data_dir(kaldi, tmp_path / "m5", "dev")
+
+
+def test_librispeech_layout_rules_rate_and_case(corpus, tmp_path):
+    import shutil
+
+    from lhotse import RecordingSet, SupervisionSet
+
+    part = tmp_path / "copy" / "LibriSpeech" / "dev-clean"
+    shutil.copytree(corpus / "dev-clean", part)
+    flac = min(part.rglob("*.flac"))
+    audio, _ = sf.read(flac)
+    sf.write(flac, audio[::2], 8000)  # an 8 kHz file among 16 kHz ones
+    trans = next(flac.parent.glob("*.trans.txt"))
+    trans.write_text(trans.read_text().lower())
+    prepare_librispeech_manifests(part.parent, tmp_path / "m", ["dev-clean"])
+    rec_path, sup_path = manifest_paths(tmp_path / "m", "dev-clean")
+    recordings = {r.id: r for r in RecordingSet.from_file(rec_path)}
+    assert {r.sampling_rate for r in recordings.values()} == {16000}
+    resampled = recordings[flac.stem]
+    assert abs(resampled.load_audio().shape[1] - 2 * (len(audio) // 2)) <= 2
+    texts = [s.text for s in SupervisionSet.from_file(sup_path)]
+    assert texts and all(t == t.upper() for t in texts)

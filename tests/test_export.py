@@ -21,7 +21,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from todm.data.bpe import load_bpe, train_bpe
+from todm.data.bpe import load_bpe, train_bpe, vocabulary_fingerprint
 from todm.data.features import knf_fbank
 from todm.decode import greedy_search, modified_beam_search, read_errs_file, read_wer_summary, word_error_rate
 from todm.errors import UserError
@@ -30,6 +30,7 @@ from todm.export import (
     load_standalone,
     model_files,
     read_meta_data,
+    read_tokens,
     read_wave,
     sherpa_decode,
     sherpa_recognizer,
@@ -455,3 +456,23 @@ def test_export_errors(tiny_recipe, exported, tmp_path):
     with torch.no_grad():
         enc, lens = model.forward_encoder(x, torch.tensor([x.size(1)]))
     assert modified_beam_search(model, enc, lens, beam=1) == greedy_search(model, enc, lens)
+
+
+def test_sherpa_refuses_a_tokens_txt_of_another_vocabulary(exported, tmp_path):
+    import shutil
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(exported, bundle)
+    card = json.loads((bundle / "model_card.json").read_text())
+    pieces = read_tokens(bundle / "tokens.txt")
+    assert card["decoding"]["vocabulary"] == vocabulary_fingerprint(pieces)
+    sherpa_recognizer(bundle)  # its own tokens: fine
+    swapped = [pieces[0], *pieces[1:][::-1]]  # same size, other pieces (blank stays 0)
+    (bundle / "tokens.txt").write_text("".join(f"{p} {i}\n" for i, p in enumerate(swapped)))
+    with pytest.raises(UserError, match="tokens.txt: not the vocabulary the model was exported with"):
+        sherpa_recognizer(bundle)
+    (bundle / "tokens.txt").write_text("".join(f"{p} {i}\n" for i, p in enumerate(pieces[:-1])))
+    with pytest.raises(
+        UserError, match=f"tokens.txt: {len(pieces) - 1} tokens, but the model was exported with"
+    ):
+        sherpa_recognizer(bundle)

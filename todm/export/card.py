@@ -22,6 +22,7 @@ def model_card(
     source: dict | None = None,
     wer: dict | None = None,
     rtf: dict | None = None,
+    vocabulary: str | None = None,
 ) -> dict:
     """Build the card for `subnet` of `supernet_cfg` exported into `out_dir`."""
     out_dir = Path(out_dir)
@@ -45,6 +46,7 @@ def model_card(
         "decoding": {
             "context_size": supernet_cfg.context_size,
             "vocab_size": supernet_cfg.vocab_size,
+            "vocabulary": vocabulary,  # todm.data.bpe.vocabulary_fingerprint of tokens.txt's pieces
             "subsampling": "T' = ((T-1)//2 - 1)//2 (4x)",
         },
         "wer": wer or None,

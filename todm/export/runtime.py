@@ -48,6 +48,29 @@ def read_tokens(path: str | Path) -> list[str]:
     return [table[i] for i in range(len(table))]
 
 
+def check_bundle_tokens(model_dir: str | Path, pieces: list[str]) -> None:
+    """tokens.txt must be the vocabulary the bundle was exported with (its model_card.json records size and
+    fingerprint): another BPE model's tokens.txt, even of the same size, would print wrong words."""
+    import json
+
+    from todm.data.bpe import vocabulary_fingerprint
+
+    card_path = Path(model_dir) / "model_card.json"
+    if not card_path.is_file():
+        return  # a bundle from elsewhere: nothing to compare with
+    decoding = json.loads(card_path.read_text()).get("decoding", {})
+    tokens = Path(model_dir) / "tokens.txt"
+    if decoding.get("vocab_size") not in (None, len(pieces)):
+        raise UserError(
+            f"{tokens}: {len(pieces)} tokens, but the model was exported with {decoding['vocab_size']}"
+        )
+    if decoding.get("vocabulary") not in (None, vocabulary_fingerprint(pieces)):
+        raise UserError(
+            f"{tokens}: not the vocabulary the model was exported with (same size, other pieces: "
+            "the tokens.txt of another BPE model)"
+        )
+
+
 def tokens_to_text(token_ids: list[int], pieces: list[str]) -> str:
     """Join BPE pieces; '▁' starts a word (icefall's onnx_pretrained.py)."""
     return "".join(pieces[i] for i in token_ids).replace("\u2581", " ").strip()
@@ -137,7 +160,7 @@ def sherpa_recognizer(
     import sherpa_onnx
 
     files = model_files(model_dir, int8)
-    read_tokens(files["tokens"])  # a clear error before sherpa-onnx's own
+    check_bundle_tokens(model_dir, read_tokens(files["tokens"]))  # a clear error before sherpa-onnx's own
     return sherpa_onnx.OfflineRecognizer.from_transducer(
         encoder=str(files["encoder"]),
         decoder=str(files["decoder"]),

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from todm.cli import run_main, setup_logging, str2bool
-from todm.data.bpe import check_same_vocabulary
+from todm.data.bpe import check_same_vocabulary, vocabulary_fingerprint
 from todm.decode import (
     add_checkpoint_arguments,
     decode_cuts,
@@ -130,7 +130,7 @@ def main() -> None:
                 "threads": torch.get_num_threads(),
             }
             log.info("[%s] WER %.2f%%, PyTorch RTF %.4f", test_set, stats["wer"], timing.rtf)
-    card = model_card(model.cfg, subnet, out_dir, name, source, wer, rtf)
+    card = model_card(model.cfg, subnet, out_dir, name, source, wer, rtf, vocabulary_fingerprint(pieces))
     write_model_card(out_dir / "model_card.json", card)
     log.info("exported %s to %s (%d files)", name, out_dir, len(card["file_bytes"]))
 
