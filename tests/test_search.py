@@ -396,3 +396,50 @@ def test_bundle_size_estimate_against_exported_files(tmp_path):
         costs = static_costs(cfg, subnet, bundle)
         for estimate, size in zip((costs.model_mb_fp32, costs.model_mb_int8), real):
             assert abs(estimate / size - 1) <= tolerance, (subnet.describe(), estimate, size)
+
+
+def test_size_budget_picks_are_checked_on_the_exported_files(tmp_path):
+    """With a size budget, the pick is the best subnet whose *exported* bundle fits (here the meter says 8%
+    more than the estimate), found by brute force over the evaluated subnets; measurements are cached."""
+    cfg = cpu_small(vocab_size=200)
+    space = SearchSpace(cfg)
+    estimate = CostTable(space)
+
+    def meter(subnet):
+        c = estimate.costs(subnet)
+        return c.model_mb_fp32 * 1.08, c.model_mb_int8 * 1.08
+
+    counted = Counting(meter)
+    table = CostTable(space, bundle_meter=counted, bundle_store=JsonlStore(tmp_path / "bundle.jsonl"))
+    (budget,) = resolve_budgets([make_budget("s", {"max_model_mb": "50%", "model_dtype": "int8"})], table)
+    search = Search(
+        space,
+        synthetic_wer(cfg, 3),
+        table,
+        JsonlStore(tmp_path / "history.jsonl"),
+        EvolutionSettings(population=6, generations=3),
+        1,
+        progress=False,
+    )
+    search.references()
+    chosen = search.run_profile(budget).chosen
+    records = list(search.history.by_key.values())
+    fits = [
+        r
+        for r in records
+        if not budget.violations(estimate.costs(SubnetConfig.from_dict(r["subnet"])))
+        and r["model_mb_int8"] * 1.08 <= budget.max_model_mb
+    ]
+    best = min(fits, key=lambda r: (r["wer"], r["params"], r["key"]))
+    assert chosen["key"] == best["key"]
+    assert chosen["exported_mb_int8"] == pytest.approx(best["model_mb_int8"] * 1.08)
+    by_estimate = min(
+        (r for r in records if not budget.violations(estimate.costs(SubnetConfig.from_dict(r["subnet"])))),
+        key=lambda r: (r["wer"], r["params"], r["key"]),
+    )
+    assert by_estimate["key"] != best["key"]  # the check changed the pick in this setting
+    calls = len(counted.calls)
+    assert calls == len(set(counted.calls)) >= 2
+    again = CostTable(space, bundle_meter=counted, bundle_store=JsonlStore(tmp_path / "bundle.jsonl"))
+    search.table = again
+    assert search.choose(budget)["key"] == best["key"] and len(counted.calls) == calls  # from bundle.jsonl

@@ -290,6 +290,19 @@ class BundleSize:
         )
 
 
+def exported_bundle_mb(model: Transducer, subnet: SubnetConfig) -> tuple[float, float]:
+    """(fp32, int8) MB of the files export.py ships for `subnet` (encoder + decoder + joiner ONNX), measured by
+    exporting it: what a size budget is finally checked against."""
+    import tempfile
+
+    from todm.export.onnx_export import export_onnx, quantize_int8
+
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32 = export_onnx(model.extract(subnet).eval(), tmp)
+        int8 = quantize_int8(fp32)
+        return tuple(sum(p.stat().st_size for p in paths.values()) / 1e6 for paths in (fp32, int8))
+
+
 def static_costs(cfg: SupernetConfig, subnet: SubnetConfig, bundle: BundleSize | None = None) -> Costs:
     """Params, MACs/s and bundle sizes (analytic, instant once `bundle` is measured)."""
     params = num_params(cfg, subnet, include_training_heads=False)

@@ -7,7 +7,9 @@ interrupted one. Costs are cached too: params/MACs/size in memory (analytic), la
 replays the same decisions and reaches the same point without decoding again.
 A history record names the profile, method and generation that first evaluated the subnet; pareto.json
 lists every subnet each profile's evolution (and random search) visited. Each profile's chosen subnet is the lowest-WER evaluated subnet (from any profile or method) that satisfies
-its budget; ties go to fewer parameters.
+its budget; ties go to fewer parameters. Bundle sizes during the search are estimates (BundleSize, a few percent
+low for mixed widths); a profile with a size budget gets its pick exported and measured, and a pick whose real
+files exceed the budget gives way to the next candidate (measurements kept in bundle.jsonl).
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ class CostTable:
         latency_meter: Callable[[SubnetConfig], float] | None = None,
         latency_store: JsonlStore | None = None,
         bundle_size: BundleSize | None = None,
+        bundle_meter: Callable[[SubnetConfig], tuple[float, float]] | None = None,
+        bundle_store: JsonlStore | None = None,
     ) -> None:
         self.space, self.meter, self.store, self.bundle_size = (
             space,
@@ -44,9 +48,26 @@ class CostTable:
             latency_store,
             bundle_size,
         )
+        self.bundle_meter, self.bundle_store = bundle_meter, bundle_store
         self._static: dict[str, Costs] = {}
         self._latency: dict[str, float] = {}
+        self._exported: dict[str, tuple[float, float]] = {}
         self.measurements = 0
+
+    def exported_mb(self, subnet: SubnetConfig) -> tuple[float, float] | None:
+        """(fp32, int8) MB of the exported files (measured once, kept in `bundle_store`); None without a meter."""
+        key = subnet_key(subnet)
+        if key not in self._exported:
+            record = self.bundle_store.get(key) if self.bundle_store is not None else None
+            if record is None:
+                if self.bundle_meter is None:
+                    return None
+                fp32, int8 = self.bundle_meter(subnet)
+                record = {"key": key, "exported_mb_fp32": fp32, "exported_mb_int8": int8}
+                if self.bundle_store is not None:
+                    self.bundle_store.append(record)
+            self._exported[key] = (float(record["exported_mb_fp32"]), float(record["exported_mb_int8"]))
+        return self._exported[key]
 
     @property
     def has_latency(self) -> bool:
@@ -235,8 +256,31 @@ class Search:
         return ProfileResult(budget, evo, rnd, self.choose(budget))
 
     def choose(self, budget: Budget) -> dict:
+        """The lowest-WER feasible subnet; under a size budget, the first in that order whose exported files fit."""
         feasible = self.table.feasible_for(budget)
-        candidates = [
-            r for r in self.history.by_key.values() if feasible(SubnetConfig.from_dict(r["subnet"]))
-        ]
-        return min(candidates, key=lambda r: (r["wer"], r["params"], r["key"]))
+        candidates = sorted(
+            (r for r in self.history.by_key.values() if feasible(SubnetConfig.from_dict(r["subnet"]))),
+            key=lambda r: (r["wer"], r["params"], r["key"]),
+        )
+        if budget.max_model_mb is None:
+            return candidates[0]
+        dtype = 1 if budget.model_dtype == "int8" else 0
+        for record in candidates:
+            exported = self.table.exported_mb(SubnetConfig.from_dict(record["subnet"]))
+            if exported is None:
+                return record
+            if exported[dtype] <= budget.max_model_mb:
+                return {**record, "exported_mb_fp32": exported[0], "exported_mb_int8": exported[1]}
+            logger.warning(
+                "%s: %s is %.3f MB %s when exported (estimated %.3f MB) > %.4g MB: next candidate",
+                budget.name,
+                record["key"],
+                exported[dtype],
+                budget.model_dtype,
+                record[f"model_mb_{budget.model_dtype}"],
+                budget.max_model_mb,
+            )
+        raise UserError(
+            f"profile {budget.name!r}: no evaluated subnet fits {budget.describe()} once exported "
+            "(the size estimate was low for all of them); loosen the budget or search longer"
+        )

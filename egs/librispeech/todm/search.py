@@ -46,6 +46,7 @@ from todm.search import (
     Search,
     SearchSpace,
     WerEvaluator,
+    exported_bundle_mb,
     format_table,
     load_profiles,
     make_budget,
@@ -225,7 +226,14 @@ def main() -> None:
     space = SearchSpace(model.cfg)
     logging.info("measuring the exported bundle size of the largest and smallest subnets (fp32, int8)")
     bundle = BundleSize.measure(model.cfg)
-    table = CostTable(space, meter, JsonlStore(search_dir / "latency.jsonl") if meter else None, bundle)
+    table = CostTable(
+        space,
+        meter,
+        JsonlStore(search_dir / "latency.jsonl") if meter else None,
+        bundle,
+        bundle_meter=lambda subnet: exported_bundle_mb(model, subnet),  # checks the picks of size budgets
+        bundle_store=JsonlStore(search_dir / "bundle.jsonl"),
+    )
     profiles = resolve_budgets(profiles, table)
     history = JsonlStore(search_dir / "history.jsonl")
     if len(history):
