@@ -62,3 +62,42 @@ def test_profile_step_prints_every_phase():
         if r[2].strip().endswith("%") and "step**" not in r[0]
     ]
     assert abs(sum(shares) - 100) < 1.0, out  # the phases add up to the step
+
+
+def _tiny_checkpoint(tiny_data, exp: Path) -> Path:
+    import torch
+
+    from todm.data.bpe import load_bpe
+    from todm.model import Transducer, get_preset
+    from todm.train.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    vocab = load_bpe(tiny_data["bpe_model"]).get_piece_size()
+    model = Transducer(get_preset("tiny", vocab_size=vocab))
+    progress = {"batch_idx_train": 1, "cur_epoch": 1, "cur_batch_idx": 0}
+    save_checkpoint(exp / "epoch-1.pt", model, progress=progress, average_period=100)
+    return exp / "epoch-1.pt"
+
+
+def test_every_other_bench_runs_in_a_tiny_mode(tiny_data, tmp_path):
+    """rnnt_loss, ssm_export, search_latency and decode each print their table on tiny inputs."""
+    out = run(
+        "tools/bench/rnnt_loss.py", *("--frames", "20", "--symbols", "5", "--batch", "2", "--vocab", "16"),
+        *("--dim", "8", "--repeats", "1", "--threads", "1"),
+    )  # fmt: skip
+    assert re.search(r"^\|.*20.*\|", out, re.MULTILINE), out
+    out = run("tools/bench/ssm_export.py", "--preset", "tiny", "--seconds", "1", "--repeat", "1")
+    assert "| 1 s |" in out and "toeplitz" in out.lower(), out
+    checkpoint = _tiny_checkpoint(tiny_data, tmp_path / "exp")
+    common = ("--bpe-model", str(tiny_data["bpe_model"]), "--manifest-dir", str(tiny_data["fbank_dir"]))
+    out = run(
+        "tools/bench/search_latency.py", "--checkpoint", str(checkpoint), *common, "--dev-sets", "dev-clean",
+        *("--num-dev-utts", "3", "--num-threads", "1", "--repeats", "1"),
+    )  # fmt: skip
+    assert "largest" in out and "smallest" in out, out
+    out = run(
+        "tools/bench/decode.py", *("--exp-dir", str(tmp_path / "exp"), "--epoch", "1", "--avg", "1"),
+        *("--use-averaged-model", "false", "--tokens", str(tiny_data["bpe_model"].parent / "tokens.txt")),
+        *("--manifest-dir", str(tiny_data["fbank_dir"]), "--test-set", "dev-clean", "--max-utterances", "2"),
+    )  # fmt: skip
+    assert "sherpa" in out.lower() and "onnxruntime" in out.lower(), out
