@@ -21,7 +21,7 @@ from pathlib import Path
 from todm.cli import run_main
 from todm.errors import UserError
 from todm.io import write_text_atomic
-from todm.train.checkpoint import find_checkpoints, read_checkpoint
+from todm.train.checkpoint import checkpoint_progress, find_checkpoints, read_checkpoint
 
 PATTERNS = (
     "commands.txt",
@@ -56,7 +56,7 @@ def progress_record(exp_dir: Path) -> dict | None:
     return {
         "checkpoint": found[0].name,
         "supernet_config": state["supernet_config"],
-        "progress": state["progress"],
+        "progress": checkpoint_progress(state),
         "baseline_of": state.get("baseline_of"),
         "checkpoint_steps": sorted(int(p.stem.split("-")[1]) for p in found),
         "last_losses": last_logged_losses(exp_dir),

@@ -25,7 +25,13 @@ from todm.decode import decode_cuts, word_error_rate
 from todm.errors import UserError
 from todm.io import write_text_atomic
 from todm.model import Transducer, largest, smallest
-from todm.train.checkpoint import checkpoint_config, find_checkpoints, load_model_state, read_checkpoint
+from todm.train.checkpoint import (
+    checkpoint_config,
+    checkpoint_progress,
+    find_checkpoints,
+    load_model_state,
+    read_checkpoint,
+)
 from todm.train.data import load_cuts
 
 
@@ -46,7 +52,7 @@ def checkpoints_by_minutes(exp_dir: Path) -> list[tuple[float, int, Path]]:
     """(training minutes, batch, path) of every checkpoint-K.pt, oldest first."""
     found = []
     for path in find_checkpoints(exp_dir):
-        progress = read_checkpoint(path)["progress"]
+        progress = checkpoint_progress(read_checkpoint(path))
         found.append((progress["train_seconds"] / 60, progress["batch_idx_train"], path))
     if not found:
         raise UserError(f"--exp-dir {exp_dir}: no checkpoint-K.pt files")

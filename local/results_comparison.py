@@ -17,7 +17,7 @@ from pathlib import Path
 
 from todm.decode import read_wer_summary
 from todm.model import SubnetConfig
-from todm.train.checkpoint import find_checkpoints, read_checkpoint
+from todm.train.checkpoint import checkpoint_progress, find_checkpoints, read_checkpoint
 
 TEST_SETS = ("test-clean", "test-other")
 METHODS = (("greedy_search", "greedy"), ("modified_beam_search", "beam 4"))
@@ -42,7 +42,7 @@ def newest_progress(exp_dir: Path) -> dict | None:
         return {
             "checkpoint": found[0].name,
             "supernet_config": state["supernet_config"],
-            "progress": state["progress"],
+            "progress": checkpoint_progress(state),
         }
     archived = exp_dir / "progress.json"
     return json.loads(archived.read_text()) if archived.is_file() else None

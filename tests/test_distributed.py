@@ -127,7 +127,7 @@ def test_train_py_trains_on_several_parts(tiny_data, tmp_path):
     train.run(0, 1, params)
     from todm.train.checkpoint import read_checkpoint
 
-    assert read_checkpoint(exp / "checkpoint-2.pt")["progress"]["batch_idx_train"] == 2
+    assert read_checkpoint(exp / "checkpoint-2.pt")["batch_idx_train"] == 2
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without GPUs")

@@ -4,20 +4,31 @@ The 80-minute default run stopped at step 9096, one save after checkpoint-9000, 
 decoding "--iter 9096 --avg 1 --use-averaged-model true" was refused. These tests run the shell function.
 """
 
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from todm.decode.checkpoint import checkpoint_files
 
-RUN_SH = Path(__file__).resolve().parents[1] / "egs" / "librispeech" / "todm" / "run.sh"
+REPO = Path(__file__).resolve().parents[1]
+RUN_SH = REPO / "egs" / "librispeech" / "todm" / "run.sh"
 AVERAGE_PERIOD = 100  # train.py's default --average-period
 
 
 def ckpt_args(exp_dir: Path) -> list[str]:
     script = f'source <(sed -n "/^last_iter()/,/^}}/p;/^ckpt_args()/,/^}}/p" {RUN_SH}); ckpt_args {exp_dir}'
-    out = subprocess.run(["bash", "-c", script], check=True, capture_output=True, text=True).stdout
+    # As run.sh runs them: from the recipe dir, with this interpreter and the repository on the path.
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "PYTHONPATH": str(REPO),
+    }
+    out = subprocess.run(
+        ["bash", "-c", script], check=True, capture_output=True, text=True, cwd=RUN_SH.parent, env=env
+    ).stdout
     return out.split()
 
 

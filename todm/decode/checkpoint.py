@@ -24,7 +24,13 @@ import torch
 from todm.cli import str2bool
 from todm.errors import UserError
 from todm.model import SubnetConfig, SupernetConfig, Transducer, largest, smallest
-from todm.train.checkpoint import average_state_dicts, checkpoint_config, load_model_state, read_checkpoint
+from todm.train.checkpoint import (
+    average_state_dicts,
+    checkpoint_config,
+    checkpoint_progress,
+    load_model_state,
+    read_checkpoint,
+)
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +116,7 @@ def checkpoint_files(
 
 
 def _steps(state: dict) -> int:
-    return int((state.get("progress") or {}).get("batch_idx_train", 0))
+    return int(checkpoint_progress(state).get("batch_idx_train", 0))
 
 
 def average_with_averaged_model(end: dict, start: dict | None, average_period: int) -> dict:

@@ -1,8 +1,9 @@
 """icefall-style checkpoints: epoch-N.pt / checkpoint-K.pt, written atomically, checked on load.
 
 A checkpoint is a dict with icefall's keys ("model", "model_avg", "optimizer", "scheduler", "sampler",
-plus the training counters) and ours: "supernet_config" (the architecture, checked on load), "rng"
-(python/numpy/torch generator states, for bit-identical resume) and "todm_format".
+plus the training counters at the top level, e.g. "batch_idx_train", as icefall's averaging tools read them) and
+ours: "supernet_config" (the architecture, checked on load), "rng" (python/numpy/torch generator states, for
+bit-identical resume) and "todm_format".
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import re
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,28 @@ from todm.io import atomic_path
 from todm.model import SupernetConfig, Transducer
 
 FORMAT = "todm-checkpoint-1"
+
+
+@dataclass
+class Progress:
+    """Counters saved in every checkpoint (icefall's names)."""
+
+    batch_idx_train: int = 0
+    cur_epoch: int = 1
+    cur_batch_idx: int = 0  # batches done in the current epoch
+    train_seconds: float = 0.0  # wall time spent training, summed over resumed runs
+    # Training cost (supernet vs one-by-one baselines), summed over ranks and resumed runs: CPU time
+    # of the training processes, and encoder forward multiply-adds of every trained subnet on every
+    # utterance (todm.model.cost.macs, the deployed-graph count).
+    train_cpu_seconds: float = 0.0
+    train_encoder_macs: float = 0.0
+
+
+def checkpoint_progress(state: dict) -> dict:
+    """The training counters of a checkpoint (top-level keys; earlier versions kept them under "progress")."""
+    if isinstance(state.get("progress"), dict):
+        return dict(state["progress"])
+    return {f.name: state[f.name] for f in fields(Progress) if f.name in state}
 
 
 def seed_everything(seed: int) -> None:
@@ -56,6 +80,9 @@ def save_checkpoint(path: str | Path, model: Transducer, model_avg: nn.Module | 
         "rng": rng_state(),
     }
     for key, value in extra.items():
+        if key == "progress":  # icefall keeps its counters at the top level
+            state.update(asdict(value) if isinstance(value, Progress) else value)
+            continue
         state[key] = value.state_dict() if hasattr(value, "state_dict") else value
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
@@ -153,7 +180,7 @@ def newest_checkpoint(exp_dir: str | Path) -> Path | None:
     if epochs:
         candidates.append(max(epochs)[1])
     steps = {
-        path: (read_checkpoint(path).get("progress") or {}).get("batch_idx_train", 0) for path in candidates
+        path: checkpoint_progress(read_checkpoint(path)).get("batch_idx_train", 0) for path in candidates
     }
     return (
         max(candidates, key=lambda path: (steps[path], path.name.startswith("checkpoint")))

@@ -25,7 +25,9 @@ from todm.model import SubnetConfig, Transducer, largest, macs
 from todm.optim import DEFAULT_LR, Eden, make_optimizer
 from todm.rnnt.validate import value_checks
 from todm.train.checkpoint import (
+    Progress,
     check_architecture,
+    checkpoint_progress,
     load_model_state,
     read_checkpoint,
     remove_old_checkpoints,
@@ -37,21 +39,6 @@ from todm.train.checkpoint import (
 from todm.train.data import to_batch
 from todm.train.objective import LossSettings, StepObjective
 from todm.train.sandwich import kd_scale_at, step_subnets, warmup_loss_scales
-
-
-@dataclass
-class Progress:
-    """Counters saved in every checkpoint (icefall's names)."""
-
-    batch_idx_train: int = 0
-    cur_epoch: int = 1
-    cur_batch_idx: int = 0  # batches done in the current epoch
-    train_seconds: float = 0.0  # wall time spent training, summed over resumed runs
-    # Training cost (supernet vs one-by-one baselines), summed over ranks and resumed runs: CPU time
-    # of the training processes, and encoder forward multiply-adds of every trained subnet on every
-    # utterance (todm.model.cost.macs, the deployed-graph count).
-    train_cpu_seconds: float = 0.0
-    train_encoder_macs: float = 0.0
 
 
 @dataclass
@@ -129,7 +116,7 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         if state.get("grad_scaler"):
             self.scaler.load_state_dict(state["grad_scaler"])
-        self.progress = Progress(**state["progress"])
+        self.progress = Progress(**checkpoint_progress(state))
         if sampler is not None and state.get("sampler") is not None:
             sampler.load_state_dict(state["sampler"])
         # Each rank draws its own dropout masks and SpecAugment: it continues from its own state (checkpoints

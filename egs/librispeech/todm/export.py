@@ -39,6 +39,7 @@ from todm.errors import UserError
 from todm.export import export_onnx, model_card, quantize_int8, read_tokens, save_standalone, write_model_card
 from todm.io import write_text_atomic
 from todm.model import num_params
+from todm.train.checkpoint import checkpoint_progress
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ def main() -> None:
         "exp_dir": str(params.exp_dir),
         "weights": weights + ("-use-averaged-model" if params.use_averaged_model else ""),
         "subnet_name": name,
-        "batch_idx_train": (state.get("progress") or {}).get("batch_idx_train"),
+        "batch_idx_train": checkpoint_progress(state).get("batch_idx_train"),
     }
     log.info(
         "subnet %s: %s, %.2fM deployed parameters",

@@ -280,7 +280,7 @@ fi
 # The newest checkpoint-K.pt: training stops on a time budget, so decoding uses --iter K, with the
 # averaged model between it and the checkpoint before it (icefall's --use-averaged-model).
 last_iter() {  # [dir]
-  ls "${1:-$exp_dir}"/checkpoint-*.pt 2>/dev/null | sed 's/.*checkpoint-\([0-9]*\)\.pt/\1/' | sort -n | tail -1
+  ./local/checkpoints.py --exp-dir "${1:-$exp_dir}" last-iter
 }
 subnets() { echo largest smallest; ls $exp_dir/search/subnet-*.json 2>/dev/null || true; }
 ckpt_args() {  # [dir]
@@ -290,7 +290,7 @@ ckpt_args() {  # [dir]
   # The newest checkpoint of a time-limited run may sit in the same --average-period as the one before it
   # (9096 after 9000), so averaging needs at least two saves back; with fewer checkpoints, the raw weights.
   local dir=${1:-$exp_dir} count avg=1 averaged=false
-  count=$(ls "$dir"/checkpoint-*.pt 2>/dev/null | wc -l)
+  count=$(./local/checkpoints.py --exp-dir "$dir" count)
   if [ "$count" -ge 3 ]; then avg=$((count > 4 ? 4 : count - 1)) averaged=true; fi
   echo "--exp-dir $dir --iter $(last_iter "$dir") --avg $avg --use-averaged-model $averaged"
 }
