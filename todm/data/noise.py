@@ -16,7 +16,6 @@ re-run writes the same files; finished clips are kept (resumable), each is writt
 from __future__ import annotations
 
 import logging
-import os
 import random
 import zlib
 from collections.abc import Sequence
@@ -26,7 +25,7 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from todm.data.synthesis import SAMPLE_RATE
+from todm.data.synthesis import SAMPLE_RATE, write_flac_atomic
 from todm.errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -129,15 +128,6 @@ def make_clip(
     return clip / (np.max(np.abs(clip)) + 1e-12) * rng.uniform(0.3, 0.9)
 
 
-def _write_flac(path: Path, samples: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        sf.write(tmp, samples, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def make_noise_corpus(
     out_dir: str | Path, speech_dir: str | Path | None, clips_per_kind: int = 40, seed: int = 42
 ) -> Path:
@@ -161,7 +151,7 @@ def make_noise_corpus(
     logger.info("noise corpus %s: %d clips to write", out_dir, len(todo))
     for kind, index, path in tqdm(todo, desc="noise"):
         path.parent.mkdir(parents=True, exist_ok=True)
-        _write_flac(path, make_clip(kind, num_samples, clip_rng(seed, kind, index), speech_files))
+        write_flac_atomic(path, make_clip(kind, num_samples, clip_rng(seed, kind, index), speech_files))
     return out_dir
 
 

@@ -10,15 +10,13 @@ handed to lhotse's transform as recordings. A directory of real impulse response
 from __future__ import annotations
 
 import logging
-import os
 import zlib
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 from tqdm import tqdm
 
-from todm.data.synthesis import SAMPLE_RATE
+from todm.data.synthesis import SAMPLE_RATE, write_flac_atomic
 from todm.errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -52,13 +50,7 @@ def make_rirs(out_dir: str | Path, count: int = 100, seed: int = 42) -> Path:
     logger.info("impulse responses %s: %d to simulate", out_dir, len(todo))
     for index in tqdm(todo, desc="rirs"):
         rir, _ = simulate_rir(np.random.default_rng(zlib.crc32(f"{seed}/rir/{index}".encode())))
-        path = out_dir / f"rir-{index:04d}.flac"
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            sf.write(tmp, rir, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        write_flac_atomic(out_dir / f"rir-{index:04d}.flac", rir)
     return out_dir
 
 

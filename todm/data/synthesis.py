@@ -124,10 +124,16 @@ def synthesize(
         raise RuntimeError(f"{speaker.engine} produced silent audio for {out_path.name}: '{text}'")
     if degradation is not None:
         samples = add_noise(samples, degradation.snr_db, np.random.default_rng(noise_seed))
-    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
+    write_flac_atomic(out_path, samples)
+    return len(samples) / SAMPLE_RATE
+
+
+def write_flac_atomic(path: Path, samples: np.ndarray) -> None:
+    """16 kHz 16-bit FLAC through a temp file + os.replace; the temp name (.<name>.<pid>.tmp) does not end in
+    .flac, so no reader mistakes a half-written file for audio, and a re-run removes it."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         sf.write(tmp, samples, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
-        os.replace(tmp, out_path)
+        os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    return len(samples) / SAMPLE_RATE
