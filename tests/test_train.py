@@ -267,3 +267,21 @@ def test_ctc_helper_trains_as_fast_and_leaves_the_exported_model_alone(tiny_data
         out_b = b.forward_encoder(batch.features, batch.feature_lens, largest(b.cfg))
     for got in (out_a, out_b):
         assert torch.allclose(got[0], out_model[0], atol=1e-5) and torch.equal(got[1], out_model[1])
+
+
+def test_resume_with_noise_mixing_is_bit_identical(tiny_data, tmp_path):
+    """CutMix is seeded per batch, so an interrupted run mixes the same noise as an uninterrupted one."""
+    from todm.data.noise import compute_noise_fbank, make_noise_corpus, noise_recordings
+
+    make_noise_corpus(tmp_path / "noise", None, clips_per_kind=1, seed=3)
+    noise = tmp_path / "noise_cuts.jsonl.gz"
+    compute_noise_fbank(noise_recordings(tmp_path / "noise"), noise)
+    mix = ("--noise-cuts", str(noise), "--noise-prob", "1.0")
+    straight, interrupted, clean = tmp_path / "straight", tmp_path / "interrupted", tmp_path / "clean"
+    train_script.run(0, 1, make_params(tiny_data, straight, "--max-steps", "3", *mix))
+    train_script.run(0, 1, make_params(tiny_data, interrupted, "--max-steps", "1", *mix))
+    train_script.run(0, 1, make_params(tiny_data, interrupted, "--max-steps", "3", *mix))
+    train_script.run(0, 1, make_params(tiny_data, clean, "--max-steps", "3"))
+    a, b, c = (read_checkpoint(d / "checkpoint-3.pt")["model"] for d in (straight, interrupted, clean))
+    assert all(torch.equal(a[name], b[name]) for name in a)
+    assert not all(torch.equal(a[name], c[name]) for name in a)  # the noise changed what was learned
