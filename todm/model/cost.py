@@ -16,6 +16,7 @@ not on the subnet). Tests check this count against torch.utils.flop_counter.
 from __future__ import annotations
 
 from .config import SubnetConfig, SupernetConfig, largest
+from .encoder import stride2_conv_size, subsampled_lengths
 from .ssm import CHUNK_FRAMES
 
 
@@ -23,14 +24,14 @@ def _frontend_sizes(cfg: SupernetConfig, frames: int) -> tuple[list[tuple[int, i
     """[(in_ch, out_ch, out_time, out_freq)] of the three convs, plus the output frames and freq bins."""
     c1, c2, c3 = cfg.subsampling_channels
     t1, f1 = frames, cfg.feature_dim
-    t2, f2 = (t1 - 1) // 2, (f1 - 1) // 2
-    t3, f3 = (t2 - 1) // 2, (f2 - 1) // 2
+    t2, f2 = stride2_conv_size(t1), stride2_conv_size(f1)
+    t3, f3 = stride2_conv_size(t2), stride2_conv_size(f2)
     return [(1, c1, t1, f1), (c1, c2, t2, f2), (c2, c3, t3, f3)], t3, f3
 
 
 def encoder_frames(frames: int) -> int:
-    """Encoder output frames for `frames` fbank frames: ((T - 1) // 2 - 1) // 2."""
-    return ((frames - 1) // 2 - 1) // 2
+    """Encoder output frames for `frames` fbank frames (the front end's subsampling)."""
+    return subsampled_lengths(frames)
 
 
 def _linear(n_in: int, n_out: int) -> int:

@@ -14,6 +14,8 @@ which is what `Transducer.extract` relies on.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -21,10 +23,18 @@ from torch import nn
 from .config import LayerChoice
 from .ssm import MultiHeadSSM
 
+IntOrTensor = TypeVar("IntOrTensor", int, torch.Tensor)
 
-def subsampled_lengths(lengths: torch.Tensor) -> torch.Tensor:
-    """Output frames of Conv2dSubsampling: ((T - 1) // 2 - 1) // 2 (icefall pruned_transducer_stateless2)."""
-    return ((lengths - 1) // 2 - 1) // 2
+
+def stride2_conv_size(size: IntOrTensor) -> IntOrTensor:
+    """Output size along one axis of a 3x3, stride-2, unpadded convolution: (n - 1) // 2."""
+    return (size - 1) // 2
+
+
+def subsampled_lengths(lengths: IntOrTensor) -> IntOrTensor:
+    """Output frames (or freq bins) of Conv2dSubsampling: ((T - 1) // 2 - 1) // 2 (icefall
+    pruned_transducer_stateless2); ints or tensors. The one home of the subsampling formula."""
+    return stride2_conv_size(stride2_conv_size(lengths))
 
 
 class Conv2dSubsampling(nn.Module):
@@ -47,7 +57,7 @@ class Conv2dSubsampling(nn.Module):
             nn.Conv2d(c2, c3, kernel_size=3, stride=2),
             nn.SiLU(),
         )
-        freq_out = ((feature_dim - 1) // 2 - 1) // 2
+        freq_out = subsampled_lengths(feature_dim)
         self.out = nn.Linear(c3 * freq_out, d_model)
         # Normalise the front end's output (icefall's Conv2dSubsampling ends in a BasicNorm too): unnormalised
         # it sits at RMS ~40 and swamps the pre-norm blocks' residual updates, so every subnet looks alike.

@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 
 from todm.errors import UserError
-from todm.model import SubnetConfig, SupernetConfig, Transducer, macs, num_params
+from todm.model import SubnetConfig, SupernetConfig, Transducer, encoder_frames, macs, num_params
 
 REFERENCE_SECONDS = 10.0
 FRAMES_PER_SECOND = 100  # 10 ms fbank frame shift
@@ -210,7 +210,7 @@ def load_profiles(path: str | Path) -> list[Budget]:
 def quantizable_weights(cfg: SupernetConfig, subnet: SubnetConfig) -> int:
     """Weights of the deployed subnet's MatMuls: what the export's int8 quantization (MatMul only) shrinks."""
     c3, d = cfg.subsampling_channels[2], cfg.d_model
-    f3 = ((cfg.feature_dim - 1) // 2 - 1) // 2
+    f3 = encoder_frames(cfg.feature_dim)  # the front end subsamples freq bins as it does frames
     total = c3 * f3 * d  # the front end's Linear (its convolutions stay fp32)
     for lc in subnet.layers:
         width = lc.ssm_heads * cfg.ssm_head_dim
