@@ -61,6 +61,8 @@ baseline_dropouts="0.0 0.05 0.1"  # stage 9: each baseline's dropout is the best
 baseline_grid_steps=3000          # ... compared after this many steps; the best run continues to the end
 gap_every=1000                    # stage 11: decode every this many optimizer steps
 budgets=conf/budgets-relative.yaml   # the device profiles, relative: fit any preset
+publish=false        # true: write the repository's RESULTS.md, docs/*.png and docs/results/<profile> (default
+                     # profile only); false: exp/RESULTS.md, exp/docs and exp/archive, the clone is left as it is
 
 cd "$(dirname "$0")"
 . ./path.sh
@@ -295,12 +297,12 @@ ckpt_args() {  # [dir]
   echo "--exp-dir $dir --iter $(last_iter "$dir") --avg $avg --use-averaged-model $averaged"
 }
 write_results() {
-  # The default profile's results are the repository's RESULTS.md; other profiles keep theirs in exp. The small
+  # Results go to exp/RESULTS.md; with --publish true, the default profile's go to the repository's. The small
   # outputs of every run (model cards, WER summaries, search, curves, costs; no checkpoint) are first archived
   # (local/archive_results.py), and the page is written from the archive: it can be regenerated, and the
   # comparisons continued, after the checkpoints are gone.
   local results=$exp_dir/RESULTS.md docs=$exp_dir/docs archive=$exp_dir/archive runs
-  if [ "$profile" = default ]; then
+  if [ "$profile" = default ] && [ "$publish" = true ]; then
     results=../../../RESULTS.md docs=../../../docs archive=../../../docs/results/$profile
   fi
   runs=$( (ls -d $exp_dir ${exp_dir}-baseline-* ${exp_dir}-ablation-* 2>/dev/null || true) | paste -sd,)
