@@ -18,10 +18,10 @@ import json
 import shutil
 from pathlib import Path
 
+from todm.checkpoint import checkpoint_progress, find_checkpoints, read_checkpoint
 from todm.cli import run_main
 from todm.errors import UserError
 from todm.io import write_text_atomic
-from todm.train.checkpoint import checkpoint_progress, find_checkpoints, read_checkpoint
 
 PATTERNS = (
     "commands.txt",

@@ -8,8 +8,8 @@ Usage (from egs/librispeech/todm):
 
 import argparse
 
+from todm.checkpoint import find_checkpoints
 from todm.cli import run_main
-from todm.train.checkpoint import find_checkpoints
 
 
 def main() -> None:

@@ -23,15 +23,21 @@ from pathlib import Path
 
 import torch
 
+from todm.checkpoint import (
+    average_with_averaged_model,
+    checkpoint_config,
+    find_checkpoints,
+    load_model_state,
+    read_checkpoint,
+)
 from todm.cli import run_main, setup_logging
 from todm.data.bpe import load_bpe
+from todm.data.loader import load_cuts
 from todm.decode import decode_cuts, word_error_rate
-from todm.decode.checkpoint import average_with_averaged_model, resolve_subnet
+from todm.decode.loading import resolve_subnet
 from todm.errors import UserError
 from todm.io import write_text_atomic
 from todm.model import Transducer
-from todm.train.checkpoint import checkpoint_config, find_checkpoints, load_model_state, read_checkpoint
-from todm.train.data import load_cuts
 
 
 def get_parser() -> argparse.ArgumentParser:

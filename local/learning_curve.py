@@ -19,20 +19,20 @@ from pathlib import Path
 
 import torch
 
-from todm.cli import run_main, setup_logging
-from todm.data.bpe import load_bpe
-from todm.decode import decode_cuts, word_error_rate
-from todm.errors import UserError
-from todm.io import write_text_atomic
-from todm.model import Transducer, largest, smallest
-from todm.train.checkpoint import (
+from todm.checkpoint import (
     checkpoint_config,
     checkpoint_progress,
     find_checkpoints,
     load_model_state,
     read_checkpoint,
 )
-from todm.train.data import load_cuts
+from todm.cli import run_main, setup_logging
+from todm.data.bpe import load_bpe
+from todm.data.loader import load_cuts
+from todm.decode import decode_cuts, word_error_rate
+from todm.errors import UserError
+from todm.io import write_text_atomic
+from todm.model import Transducer, largest, smallest
 
 
 def get_parser() -> argparse.ArgumentParser:

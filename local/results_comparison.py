@@ -15,9 +15,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from todm.checkpoint import checkpoint_progress, find_checkpoints, read_checkpoint
 from todm.decode import read_wer_summary
 from todm.model import SubnetConfig
-from todm.train.checkpoint import checkpoint_progress, find_checkpoints, read_checkpoint
 
 TEST_SETS = ("test-clean", "test-other")
 METHODS = (("greedy_search", "greedy"), ("modified_beam_search", "beam 4"))

@@ -140,8 +140,8 @@ def test_noise_mixing_depends_only_on_the_batch(tiny_data, tmp_path: Path) -> No
     """A resumed run sees the same noisy batches: each batch's mixing is independent of the ones before."""
     from lhotse import CutSet
 
+    from todm.data.loader import BatchSeededCutMix, load_cuts, load_noise_cuts
     from todm.data.noise import compute_noise_fbank, noise_recordings
-    from todm.train.data import BatchSeededCutMix, load_cuts, load_noise_cuts
 
     make_noise_corpus(tmp_path / "noise", None, clips_per_kind=1, seed=3)
     compute_noise_fbank(noise_recordings(tmp_path / "noise"), tmp_path / "noise_cuts.jsonl.gz")
@@ -172,7 +172,7 @@ def test_noise_mixing_depends_only_on_the_batch(tiny_data, tmp_path: Path) -> No
 
 
 def test_noise_options_are_checked(tmp_path: Path) -> None:
-    from todm.train.data import load_noise_cuts
+    from todm.data.loader import load_noise_cuts
 
     with pytest.raises(UserError, match="--noise-cuts .*no such file"):
         load_noise_cuts(tmp_path / "missing.jsonl.gz")

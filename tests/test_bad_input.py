@@ -106,8 +106,8 @@ def test_run_sh_refuses_stage_and_world_size_mistakes(args, message):
 
 
 def test_a_vocabulary_of_another_training_with_the_same_size_is_refused(tiny_data, tmp_path):
+    from todm.checkpoint import read_checkpoint
     from todm.data.bpe import bpe_pieces, load_bpe, train_bpe, vocabulary_fingerprint
-    from todm.train.checkpoint import read_checkpoint
 
     exp = tmp_path / "exp"
     args = [

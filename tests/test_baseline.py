@@ -5,11 +5,11 @@ import pytest
 import torch
 from conftest import load_recipe_script
 
-from todm.decode.checkpoint import load_averaged_model, resolve_subnet
+from todm.checkpoint import load_averaged_model, read_checkpoint
+from todm.decode.loading import resolve_subnet
 from todm.errors import UserError
 from todm.model import Transducer, extract_config, get_preset, largest, smallest
 from todm.search.space import SearchSpace
-from todm.train.checkpoint import read_checkpoint
 from todm.train.sandwich import step_subnets
 
 train_script = load_recipe_script("train")
@@ -87,8 +87,8 @@ def test_gap_curve_decodes_each_step_like_decode_py_and_resumes(baseline, tiny_d
     from conftest import RECIPE
 
     from todm.data.bpe import load_bpe
+    from todm.data.loader import load_cuts
     from todm.decode import decode_cuts, word_error_rate
-    from todm.train.data import load_cuts
 
     out = tmp_path / "gap.json"
     cmd = [

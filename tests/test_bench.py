@@ -67,9 +67,9 @@ def test_profile_step_prints_every_phase():
 def _tiny_checkpoint(tiny_data, exp: Path) -> Path:
     import torch
 
+    from todm.checkpoint import save_checkpoint
     from todm.data.bpe import load_bpe
     from todm.model import Transducer, get_preset
-    from todm.train.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     vocab = load_bpe(tiny_data["bpe_model"]).get_piece_size()

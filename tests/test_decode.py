@@ -9,6 +9,7 @@ import math
 import pytest
 import torch
 
+from todm.checkpoint import average_with_averaged_model, checkpoint_files
 from todm.decode import (
     beam_search_hypotheses,
     best_hypothesis,
@@ -22,7 +23,7 @@ from todm.decode import (
     write_error_stats,
     write_wer_summary,
 )
-from todm.decode.checkpoint import average_with_averaged_model, checkpoint_files, resolve_subnet
+from todm.decode.loading import resolve_subnet
 from todm.errors import UserError
 from todm.model import SupernetConfig, Transducer, largest, smallest
 

@@ -11,8 +11,8 @@ import torch
 from conftest import load_recipe_script
 
 from todm.data.fbank import cuts_path
+from todm.data.loader import load_training_cuts
 from todm.errors import UserError
-from todm.train.data import load_training_cuts
 from todm.train.loop import KindStats, autocast_dtype, process_group_backend
 
 REPO = Path(__file__).resolve().parents[1]
@@ -125,7 +125,7 @@ def test_train_py_trains_on_several_parts(tiny_data, tmp_path):
     ]  # fmt: skip
     params = train.get_parser().parse_args(args)
     train.run(0, 1, params)
-    from todm.train.checkpoint import read_checkpoint
+    from todm.checkpoint import read_checkpoint
 
     assert read_checkpoint(exp / "checkpoint-2.pt")["batch_idx_train"] == 2
 

@@ -21,6 +21,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from todm.checkpoint import save_checkpoint, update_averaged_model
 from todm.data.bpe import load_bpe, train_bpe, vocabulary_fingerprint
 from todm.data.features import knf_fbank
 from todm.decode import greedy_search, modified_beam_search, read_errs_file, read_wer_summary, word_error_rate
@@ -38,7 +39,6 @@ from todm.export import (
 )
 from todm.model import SupernetConfig, Transducer, largest, smallest
 from todm.rnnt import rnnt_loss
-from todm.train.checkpoint import save_checkpoint, update_averaged_model
 
 pytest.importorskip("sherpa_onnx")
 REPO = Path(__file__).resolve().parents[1]

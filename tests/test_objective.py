@@ -10,11 +10,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from todm.data.loader import Batch
 from todm.distill import alpha_divergence
 from todm.model import Transducer, get_preset
 from todm.rnnt import pruned_rnnt_loss
 from todm.train.loop import may_leave_parameters_unused
-from todm.train.objective import Batch, LossSettings, StepObjective, ctc_loss
+from todm.train.objective import LossSettings, StepObjective, ctc_loss
 from todm.train.sandwich import step_subnets
 
 

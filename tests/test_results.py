@@ -8,8 +8,8 @@ from pathlib import Path
 import torch
 from conftest import RECIPE, REPO
 
+from todm.checkpoint import save_checkpoint
 from todm.model import Transducer, get_preset
-from todm.train.checkpoint import save_checkpoint
 
 
 def write_results(exp: Path, out: Path, docs: Path, *extra: str) -> str:

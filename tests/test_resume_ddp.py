@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from conftest import RECIPE
 
-from todm.train.checkpoint import read_checkpoint
+from todm.checkpoint import read_checkpoint
 
 
 def free_port() -> int:

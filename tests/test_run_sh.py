@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from todm.decode.checkpoint import checkpoint_files
+from todm.checkpoint import checkpoint_files
 
 REPO = Path(__file__).resolve().parents[1]
 RUN_SH = REPO / "egs" / "librispeech" / "todm" / "run.sh"

@@ -302,8 +302,8 @@ def test_default_budgets_lie_between_smallest_and_largest():
 
 
 def test_checkpoint_checks(tmp_path):
+    from todm.checkpoint import save_checkpoint
     from todm.model import tiny
-    from todm.train.checkpoint import save_checkpoint
 
     search = load_recipe_script("search")
     args = ["--exp-dir", str(tmp_path), "--max-params", "1M"]
@@ -327,9 +327,9 @@ def test_checkpoint_checks(tmp_path):
 
 
 def test_search_script_end_to_end(tiny_data, tmp_path, monkeypatch):
+    from todm.checkpoint import save_checkpoint
     from todm.data.bpe import load_bpe
     from todm.model import tiny
-    from todm.train.checkpoint import save_checkpoint
 
     vocab = load_bpe(tiny_data["bpe_model"]).get_piece_size()
     torch.manual_seed(0)

@@ -8,13 +8,12 @@ import torch
 import torch.multiprocessing as mp
 from conftest import load_recipe_script
 
+from todm.checkpoint import newest_checkpoint, read_checkpoint, seed_everything
 from todm.data.bpe import load_bpe
+from todm.data.loader import Batch, filter_cuts, load_cuts, make_valid_loader, to_batch
 from todm.export.standalone import load_standalone, save_standalone
 from todm.model import Transducer, get_preset, largest, num_params, smallest
-from todm.train.checkpoint import newest_checkpoint, read_checkpoint, seed_everything
-from todm.train.data import filter_cuts, load_cuts, make_valid_loader, to_batch
 from todm.train.loop import KindStats, Trainer, init_distributed
-from todm.train.objective import Batch
 from todm.train.sandwich import kd_scale_at, step_subnets, warmup_loss_scales
 
 train_script = load_recipe_script("train")
@@ -148,7 +147,7 @@ def test_rerun_of_a_finished_training_is_a_no_op_and_resume_follows_recorded_ste
 
 
 def test_resume_picks_the_most_recorded_steps_not_the_newest_mtime(tmp_path):
-    from todm.train.checkpoint import FORMAT
+    from todm.checkpoint import FORMAT
 
     def fake(name: str, steps: int, mtime: float) -> None:
         torch.save({"todm_format": FORMAT, "progress": {"batch_idx_train": steps}}, tmp_path / name)

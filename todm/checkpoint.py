@@ -1,9 +1,21 @@
-"""icefall-style checkpoints: epoch-N.pt / checkpoint-K.pt, written atomically, checked on load.
+"""icefall-style checkpoints: epoch-N.pt / checkpoint-K.pt, written atomically, found, checked on load and
+averaged. The one home of checkpoint files: train, decode, search, export and run.sh
+(`local/checkpoints.py`) all read them through this module.
 
 A checkpoint is a dict with icefall's keys ("model", "model_avg", "optimizer", "scheduler", "sampler",
 plus the training counters at the top level, e.g. "batch_idx_train", as icefall's averaging tools read them) and
 ours: "supernet_config" (the architecture, checked on load), "rng" (python/numpy/torch generator states, for
 bit-identical resume) and "todm_format".
+
+Which weights to decode follows icefall's decode.py (k2-fsa/icefall, egs/librispeech/ASR/
+pruned_transducer_stateless7/decode.py) and icefall/checkpoint.py:
+  * without --use-averaged-model: the plain average of A checkpoints, epoch-(E-A+1).pt .. epoch-E.pt, or
+    the A newest checkpoint-K.pt with K <= --iter;
+  * with --use-averaged-model: icefall's average_checkpoints_with_averaged_model. The trainer keeps
+    model_avg_b = mean of the weights at steps p, 2p, .., kp (k = b // p, p = average period), so the
+    average over the steps between the start checkpoint (epoch E-A, or the (A+1)-th newest checkpoint-K)
+    and the end one (epoch E, or the newest) is (k_end * avg_end - k_start * avg_start) / (k_end - k_start).
+    E - A = 0 (no start checkpoint) uses epoch-E's model_avg alone (the average since step 0).
 """
 
 from __future__ import annotations
@@ -125,14 +137,16 @@ def load_model_state(model: nn.Module, state_dict: dict, path: str | Path) -> No
         raise UserError(f"{path}: weights do not fit the model ({first})") from None
 
 
+def checkpoint_iteration(path: str | Path) -> int:
+    """K of checkpoint-K.pt (-1 for any other name)."""
+    m = re.fullmatch(r"checkpoint-(\d+)\.pt", Path(path).name)
+    return int(m.group(1)) if m else -1
+
+
 def find_checkpoints(exp_dir: str | Path) -> list[Path]:
     """checkpoint-K.pt files, newest (largest K) first."""
-    found = [
-        (int(m.group(1)), p)
-        for p in Path(exp_dir).glob("checkpoint-*.pt")
-        if (m := re.fullmatch(r"checkpoint-(\d+)\.pt", p.name))
-    ]
-    return [p for _, p in sorted(found, reverse=True)]
+    found = [p for p in Path(exp_dir).glob("checkpoint-*.pt") if checkpoint_iteration(p) >= 0]
+    return sorted(found, key=checkpoint_iteration, reverse=True)
 
 
 def remove_old_checkpoints(exp_dir: str | Path, keep_last_k: int) -> None:
@@ -187,3 +201,98 @@ def newest_checkpoint(exp_dir: str | Path) -> Path | None:
         if candidates
         else None
     )
+
+
+def checkpoint_files(
+    exp_dir: str | Path, epoch: int, iteration: int, avg: int, use_averaged_model: bool
+) -> list[Path]:
+    """The checkpoints icefall would read, newest first (with an averaged model: [end, start])."""
+    exp_dir = Path(exp_dir)
+    if avg < 1:
+        raise UserError(f"--avg {avg}: must be >= 1")
+    if iteration > 0:
+        found = [p for p in find_checkpoints(exp_dir) if checkpoint_iteration(p) <= iteration]
+        need = avg + 1 if use_averaged_model else avg
+        if len(found) < need:
+            raise UserError(
+                f"--iter {iteration} --avg {avg}: need {need} checkpoint-K.pt with K <= {iteration} "
+                f"in {exp_dir}, found {len(found)}"
+            )
+        paths = found[:need]
+        return [paths[0], paths[-1]] if use_averaged_model else paths
+    if epoch < 1:
+        raise UserError(f"--epoch {epoch}: must be >= 1 (or use --iter)")
+    if use_averaged_model:
+        if epoch - avg < 0:
+            raise UserError(
+                f"--epoch {epoch} --avg {avg}: --avg may be at most --epoch with --use-averaged-model"
+            )
+        names = [f"epoch-{epoch}.pt"] + ([f"epoch-{epoch - avg}.pt"] if epoch - avg >= 1 else [])
+    else:
+        if epoch - avg + 1 < 1:
+            raise UserError(f"--epoch {epoch} --avg {avg}: --avg may be at most --epoch")
+        names = [f"epoch-{e}.pt" for e in range(epoch, epoch - avg, -1)]
+    paths = [exp_dir / n for n in names]
+    for p in paths:
+        if not p.is_file():
+            raise UserError(f"{p}: checkpoint not found (check --exp-dir, --epoch and --avg)")
+    return paths
+
+
+def _steps(state: dict) -> int:
+    return int(checkpoint_progress(state).get("batch_idx_train", 0))
+
+
+def average_with_averaged_model(end: dict, start: dict | None, average_period: int) -> dict:
+    """icefall's average_checkpoints_with_averaged_model on our checkpoint dicts (see module docstring)."""
+    for state, name in ((end, "end"), (start, "start")):
+        if state is not None and state.get("model_avg") is None:
+            raise UserError(f"the {name} checkpoint has no model_avg: decode with --use-averaged-model false")
+    k_end = _steps(end) // average_period
+    k_start = 0 if start is None else _steps(start) // average_period
+    if k_end <= k_start:
+        raise UserError(
+            f"--use-averaged-model: no averaged steps between the checkpoints (steps "
+            f"{_steps(start) if start else 0} and {_steps(end)}, average period {average_period})"
+        )
+    w_end, w_start = k_end / (k_end - k_start), -k_start / (k_end - k_start)
+    ref = end["model"]
+    out = {}
+    for name, value in end["model_avg"].items():
+        if value.is_floating_point():
+            mixed = value.to(torch.float64) * w_end
+            if start is not None and k_start > 0:
+                mixed = mixed + start["model_avg"][name].to(torch.float64) * w_start
+            out[name] = mixed.to(ref[name].dtype)
+        else:
+            out[name] = value.clone()
+    return out
+
+
+def load_averaged_model(
+    exp_dir: str | Path,
+    epoch: int = 0,
+    iteration: int = 0,
+    avg: int = 1,
+    use_averaged_model: bool = False,
+    average_period: int = 100,
+) -> tuple[Transducer, dict, str]:
+    """(model in eval mode, the newest checkpoint dict, icefall suffix) for the icefall selection flags."""
+    paths = checkpoint_files(exp_dir, epoch, iteration, avg, use_averaged_model)
+    states = [read_checkpoint(p) for p in paths]
+    cfg = checkpoint_config(states[0])
+    for p, s in zip(paths[1:], states[1:]):
+        if s["supernet_config"] != states[0]["supernet_config"]:
+            raise UserError(f"{p}: another architecture than {paths[0]}; cannot average them")
+    if use_averaged_model:
+        period = int(states[0].get("average_period", average_period))
+        weights = average_with_averaged_model(states[0], states[1] if len(states) > 1 else None, period)
+    else:
+        weights = average_state_dicts([s["model"] for s in states])
+    logging.info(
+        "averaged %s%s", ", ".join(p.name for p in paths), " (model_avg)" if use_averaged_model else ""
+    )
+    model = Transducer(cfg)
+    load_model_state(model, weights, paths[0])
+    suffix = f"iter-{iteration}-avg-{avg}" if iteration > 0 else f"epoch-{epoch}-avg-{avg}"
+    return model.eval(), states[0], suffix

@@ -39,19 +39,14 @@ def pack(out: Path, fbank_dir: Path, bpe_model: Path, seconds_per_batch: float) 
     import shutil
 
     from todm.data.bpe import load_bpe
-    from todm.train.data import filter_cuts, load_cuts, make_valid_loader
+    from todm.data.loader import filter_cuts, load_cuts, make_valid_loader, unpack_batch
 
     sp = load_bpe(bpe_model)
     cuts = filter_cuts(load_cuts(fbank_dir, ["train-clean-100"]), sp)
     batches = []
     for lhotse_batch in make_valid_loader(cuts, max_duration=seconds_per_batch):
-        sups = lhotse_batch["supervisions"]
-        lens = torch.zeros(lhotse_batch["inputs"].size(0), dtype=torch.int64)
-        lens[sups["sequence_idx"]] = sups["num_frames"].to(torch.int64)
-        texts = [""] * len(lens)
-        for idx, text in zip(sups["sequence_idx"].tolist(), sups["text"]):
-            texts[idx] = text
-        batches.append({"features": lhotse_batch["inputs"], "feature_lens": lens, "texts": texts})
+        features, lens, texts, _ = unpack_batch(lhotse_batch)
+        batches.append({"features": features, "feature_lens": lens, "texts": texts})
     out.mkdir(parents=True, exist_ok=True)
     torch.save(batches, out / "batches.pt")
     shutil.copy(bpe_model, out / "bpe.model")
@@ -90,8 +85,8 @@ def check_collectives(device: torch.device, exp_dir: str) -> str:
     import torch.distributed as dist
     from train_step import synthetic_batches
 
+    from todm.data.loader import Batch
     from todm.train.loop import process_group_backend
-    from todm.train.objective import Batch
 
     os.environ.update(MASTER_ADDR="localhost", MASTER_PORT="29671")
     backend = process_group_backend() if device.type == "cuda" else "gloo"
@@ -117,9 +112,9 @@ def check_collectives(device: torch.device, exp_dir: str) -> str:
 def train_tiny(data: Path, device: torch.device, amp: str, steps: int, exp_dir: str) -> dict:
     """Sandwich training of the tiny preset on the packed batches, then greedy decoding of them."""
     from todm.data.bpe import load_bpe
+    from todm.data.loader import texts_to_batch
     from todm.decode.search import greedy_search
     from todm.decode.wer import word_error_rate
-    from todm.train.data import texts_to_batch
     from todm.train.loop import KindStats
 
     sp = load_bpe(data / "bpe.model")
@@ -165,7 +160,7 @@ def preset_speed(preset: str, seconds: float, device: torch.device, steps: int, 
     """Sandwich steps (step 3000: KD on, warm-ups done) of `preset` on synthetic batches of `seconds`."""
     from train_step import synthetic_batches
 
-    from todm.train.objective import Batch
+    from todm.data.loader import Batch
 
     amp_args = ["--use-bf16", "true"] if device.type == "cuda" else []
     trainer = trainer_for(preset, amp_args, exp_dir, [])

@@ -1,1 +1,2 @@
-"""Data preparation: the embedded espeak-ng corpus, manifests, features and BPE."""
+"""Data: the embedded espeak-ng corpus, manifests, features and BPE (preparation), and `loader`: cuts to the
+`Batch` that training, decoding and search consume."""

@@ -1,19 +1,36 @@
-"""Training/validation data: lhotse cuts with precomputed fbank, bucketing sampler, noise mixing (CutMix),
-SpecAugment, BPE targets."""
+"""Cuts to batches, the one home of `Batch`: lhotse cuts with precomputed fbank, bucketing sampler, noise
+mixing (CutMix), SpecAugment, BPE targets, lhotse batch unpacking and the BPE-vs-model vocabulary check. Used by
+training, decoding, search and the tools."""
 
 from __future__ import annotations
 
 import logging
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import Tensor
 from torch.utils.data import DataLoader
 
 from todm.data.fbank import cuts_path
 from todm.errors import UserError
 from todm.model import encoder_frames
-from todm.train.objective import Batch
+
+
+@dataclass
+class Batch:
+    """A collated batch: features (N, T, 80), feature_lens (N,), targets (N, S) padded with blank, target_lens."""
+
+    features: Tensor
+    feature_lens: Tensor
+    targets: Tensor
+    target_lens: Tensor
+
+    def to(self, device: torch.device) -> Batch:
+        return Batch(
+            *(t.to(device) for t in (self.features, self.feature_lens, self.targets, self.target_lens))
+        )
 
 
 def cut_manifest(fbank_dir: str | Path, part: str) -> Path:
@@ -165,15 +182,22 @@ def make_valid_loader(cuts, max_duration: float) -> DataLoader:
     )
 
 
-def to_batch(lhotse_batch: dict, sp, blank_id: int = 0) -> Batch:
-    """lhotse's batch dict -> Batch with BPE targets padded with blank."""
+def unpack_batch(lhotse_batch: dict) -> tuple[Tensor, Tensor, list[str], list]:
+    """lhotse K2SpeechRecognitionDataset's batch dict -> (features (N, T, F), feature_lens (N,), texts, cuts),
+    in the rows' order (its supervisions come in their own order, indexed by sequence_idx)."""
     features = lhotse_batch["inputs"]
     sups = lhotse_batch["supervisions"]
     feature_lens = torch.zeros(features.size(0), dtype=torch.int64)
     feature_lens[sups["sequence_idx"]] = sups["num_frames"].to(torch.int64)
-    texts = [""] * features.size(0)
-    for idx, text in zip(sups["sequence_idx"].tolist(), sups["text"]):
-        texts[idx] = text
+    texts, cuts = [""] * features.size(0), [None] * features.size(0)
+    for idx, text, cut in zip(sups["sequence_idx"].tolist(), sups["text"], sups.get("cut", cuts)):
+        texts[idx], cuts[idx] = text, cut
+    return features, feature_lens, texts, cuts
+
+
+def to_batch(lhotse_batch: dict, sp, blank_id: int = 0) -> Batch:
+    """lhotse's batch dict -> Batch with BPE targets padded with blank."""
+    features, feature_lens, texts, _ = unpack_batch(lhotse_batch)
     return texts_to_batch(features, feature_lens, texts, sp, blank_id)
 
 
@@ -189,10 +213,9 @@ def texts_to_batch(
     return Batch(features, feature_lens, targets, target_lens)
 
 
-def check_vocab(sp, vocab_size: int, bpe_model: str | Path) -> None:
-    """A BPE model must have exactly the model's output vocabulary."""
+def check_vocab(sp, vocab_size: int, bpe_model: str | Path | None = None) -> None:
+    """A BPE model must have exactly the model's output vocabulary (the one size check: train, decode, search)."""
     if sp.get_piece_size() != vocab_size:
-        raise UserError(
-            f"--bpe-model {bpe_model} has {sp.get_piece_size()} tokens but the model's vocab_size is {vocab_size}"
-        )
+        what = f"--bpe-model {bpe_model}" if bpe_model is not None else "the BPE model"
+        raise UserError(f"{what} has {sp.get_piece_size()} tokens but the model's vocab_size is {vocab_size}")
     logging.info("BPE model %s: %d tokens", bpe_model, vocab_size)

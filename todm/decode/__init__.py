@@ -1,20 +1,17 @@
 """Decoding: RNN-T greedy / modified beam search (icefall semantics), WER and icefall's result files,
-checkpoint averaging and subnet selection for decode.py.
+the weights and subnet decode.py runs.
 
   search.py      greedy_search, modified_beam_search (batched), beam_search_hypotheses (with scores)
   wer.py         word_error_rate, icefall's recogs/errs/wer-summary writers and parsers, WER per type
-  checkpoint.py  --epoch/--iter/--avg/--use-averaged-model (icefall), --subnet, --model-path
+  loading.py     --epoch/--iter/--avg/--use-averaged-model (icefall; todm.checkpoint averages), --subnet,
+                 --model-path
   cuts.py        decode_cuts: a CutSet -> [(cut_id, ref_words, hyp_words)] and its real-time factor
 """
 
-from .checkpoint import (
-    LoadedModel,
-    add_checkpoint_arguments,
-    load_averaged_model,
-    load_model_for_decoding,
-    resolve_subnet,
-)
+from todm.checkpoint import load_averaged_model
+
 from .cuts import METHODS, Timing, decode_cuts, decode_features, unk_id_of
+from .loading import LoadedModel, add_checkpoint_arguments, load_model_for_decoding, resolve_subnet
 from .search import (
     Hypothesis,
     TorchSteps,

@@ -69,28 +69,21 @@ def decode_cuts(
 
     Returns ([(cut_id, ref_words, hyp_words)] sorted by cut id, Timing). `subnet` None decodes the whole
     model (a standalone export, or the supernet's largest subnet). The model is put in eval mode."""
-    from todm.train.data import make_valid_loader
+    from todm.data.loader import check_vocab, make_valid_loader, unpack_batch
 
     if method not in METHODS:
         raise UserError(f"--decoding-method {method}: choose one of {', '.join(METHODS)}")
-    if sp.get_piece_size() != model.cfg.vocab_size:
-        raise UserError(
-            f"the BPE model has {sp.get_piece_size()} tokens but the model's vocab_size is "
-            f"{model.cfg.vocab_size}"
-        )
+    check_vocab(sp, model.cfg.vocab_size)
     model.eval()
     unk = unk_id_of(sp)
     results: list[Result] = []
     decode_seconds = audio_seconds = 0.0
     for batch in make_valid_loader(cuts, max_duration):
-        sups = batch["supervisions"]
-        features = batch["inputs"]
-        lens = torch.zeros(features.size(0), dtype=torch.int64)
-        lens[sups["sequence_idx"]] = sups["num_frames"].to(torch.int64)
+        features, lens, texts, batch_cuts = unpack_batch(batch)
         start = time.perf_counter()
         tokens = decode_features(model, subnet, features, lens, method, beam_size, max_sym_per_frame, unk)
         decode_seconds += time.perf_counter() - start
-        for idx, cut, text in zip(sups["sequence_idx"].tolist(), sups["cut"], sups["text"]):
-            results.append((cut.id, text.split(), sp.decode(tokens[idx]).split()))
+        for cut, text, hyp in zip(batch_cuts, texts, tokens):
+            results.append((cut.id, text.split(), sp.decode(hyp).split()))
             audio_seconds += cut.duration
     return sorted(results), Timing(decode_seconds, audio_seconds)

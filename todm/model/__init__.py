@@ -23,6 +23,7 @@ from .config import (
     SupernetConfig,
     extract_config,
     largest,
+    read_subnet_file,
     sample_subnet,
     smallest,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "macs",
     "num_params",
     "param_breakdown",
+    "read_subnet_file",
     "sample_subnet",
     "smallest",
     "tiny",

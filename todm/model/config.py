@@ -21,8 +21,11 @@ import dataclasses
 import json
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
+
+from todm.errors import UserError
 
 RandomSource = random.Random | torch.Generator
 
@@ -243,6 +246,17 @@ class SubnetConfig:
                     f"{where}.ssm_heads={lc.ssm_heads} is not an allowed head count "
                     f"{cfg.allowed_ssm_heads(lc.index)}"
                 )
+
+
+def read_subnet_file(spec: str | Path) -> SubnetConfig:
+    """A subnet JSON file (search.py writes them): the one reader of subnet files; errors name the file."""
+    path = Path(spec)
+    if not path.is_file():
+        raise UserError(f"--subnet {spec}: not 'largest', 'smallest' or an existing JSON file")
+    try:
+        return SubnetConfig.from_json(path.read_text())
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UserError(f"--subnet {spec}: not a subnet config ({exc})") from None
 
 
 def largest(cfg: SupernetConfig) -> SubnetConfig:

@@ -51,19 +51,15 @@ class WerEvaluator:
     def __init__(self, model: Transducer, cuts: Iterable, sp, max_duration: float = 200.0) -> None:
         from lhotse import CutSet
 
-        from todm.train.data import make_valid_loader
+        from todm.data.loader import make_valid_loader, unpack_batch
 
         self.model, self.sp = model.eval(), sp
         cuts = cuts if isinstance(cuts, CutSet) else CutSet.from_cuts(list(cuts))
         self.batches: list[tuple[torch.Tensor, torch.Tensor, list[list[str]]]] = []
         self.num_utts, self.num_words, self.seconds = 0, 0, 0.0
         for batch in make_valid_loader(cuts, max_duration):
-            features, sups = batch["inputs"], batch["supervisions"]
-            lens = torch.zeros(features.size(0), dtype=torch.int64)
-            lens[sups["sequence_idx"]] = sups["num_frames"].to(torch.int64)
-            refs: list[list[str]] = [[] for _ in range(features.size(0))]
-            for idx, text in zip(sups["sequence_idx"].tolist(), sups["text"]):
-                refs[idx] = text.split()
+            features, lens, texts, _ = unpack_batch(batch)
+            refs = [text.split() for text in texts]
             self.batches.append((features, lens, refs))
             self.num_utts += features.size(0)
             self.num_words += sum(len(r) for r in refs)

@@ -1,9 +1,7 @@
-"""Supernet training: data loading, the sandwich step's objective (pruned RNN-T + CTC + in-place KD),
-the loop with DDP and icefall-style checkpoints.
+"""Supernet training: the sandwich step's objective (pruned RNN-T + CTC + in-place KD) and the loop with DDP
+(batches: todm.data.loader; checkpoints: todm.checkpoint).
 
-  data.py        lhotse cuts -> batches (bucketing sampler, SpecAugment, BPE targets)
   sandwich.py    which subnets a step trains, their dropout, and the per-step loss scales
   objective.py   StepObjective: the losses of one step (the module DDP wraps)
   loop.py        Trainer: optimizer, Eden, gradient accumulation over subnets, logging, checkpoints
-  checkpoint.py  atomic icefall-style checkpoints, architecture checks, model averaging
 """

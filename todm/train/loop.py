@@ -19,12 +19,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from todm.data.bpe import bpe_pieces, vocabulary_fingerprint
-from todm.errors import UserError
-from todm.model import SubnetConfig, Transducer, largest, macs
-from todm.optim import DEFAULT_LR, Eden, make_optimizer
-from todm.rnnt.validate import value_checks
-from todm.train.checkpoint import (
+from todm.checkpoint import (
     Progress,
     check_architecture,
     checkpoint_progress,
@@ -36,7 +31,12 @@ from todm.train.checkpoint import (
     set_rng_state,
     update_averaged_model,
 )
-from todm.train.data import to_batch
+from todm.data.bpe import bpe_pieces, vocabulary_fingerprint
+from todm.data.loader import to_batch
+from todm.errors import UserError
+from todm.model import SubnetConfig, Transducer, largest, macs
+from todm.optim import DEFAULT_LR, Eden, make_optimizer
+from todm.rnnt.validate import value_checks
 from todm.train.objective import LossSettings, StepObjective
 from todm.train.sandwich import kd_scale_at, step_subnets, warmup_loss_scales
 

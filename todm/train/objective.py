@@ -13,25 +13,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from todm.data.loader import Batch
 from todm.distill import adaptive_alpha_divergence, teacher_log_probs
 from todm.model import Transducer
 from todm.rnnt import pruned_rnnt_loss
 from todm.train.sandwich import SampledSubnet
-
-
-@dataclass
-class Batch:
-    """A collated batch: features (N, T, 80), feature_lens (N,), targets (N, S) padded with blank, target_lens."""
-
-    features: Tensor
-    feature_lens: Tensor
-    targets: Tensor
-    target_lens: Tensor
-
-    def to(self, device: torch.device) -> Batch:
-        return Batch(
-            *(t.to(device) for t in (self.features, self.feature_lens, self.targets, self.target_lens))
-        )
 
 
 @dataclass

@@ -27,6 +27,7 @@ import torch
 
 from todm.cli import positive_int
 from todm.data.features import knf_fbank
+from todm.data.loader import load_cuts
 from todm.decode import add_checkpoint_arguments, decode_features, load_averaged_model, word_error_rate
 from todm.export import (
     OnnxTransducer,
@@ -39,7 +40,6 @@ from todm.export import (
     write_tokens_txt,
 )
 from todm.model import largest, macs, num_params, smallest
-from todm.train.data import load_cuts
 
 
 def get_parser() -> argparse.ArgumentParser:

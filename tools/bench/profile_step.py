@@ -164,14 +164,14 @@ def worker(rank: int, world_size: int, args, queue) -> None:
         dist.init_process_group("gloo", rank=rank, world_size=world_size)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    from todm.data.loader import Batch
     from todm.model import Transducer, get_preset
     from todm.train.loop import Trainer
-    from todm.train.objective import Batch
 
     sp, data_seconds, loader_iter = None, [], None
     if args.manifest_dir:
         from todm.data.bpe import load_bpe
-        from todm.train.data import filter_cuts, load_cuts, make_train_loader, to_batch
+        from todm.data.loader import filter_cuts, load_cuts, make_train_loader, to_batch
 
         sp = load_bpe(args.bpe_model)
         cuts = filter_cuts(load_cuts(args.manifest_dir, ["train-clean-100"]), sp)

@@ -17,11 +17,11 @@ import time
 
 import torch
 
+from todm.checkpoint import checkpoint_config, read_checkpoint
 from todm.data.bpe import load_bpe
+from todm.data.loader import load_cuts
 from todm.model import largest, smallest
 from todm.search import LatencyMeter, WerEvaluator, select_dev_cuts, static_costs
-from todm.train.checkpoint import checkpoint_config, read_checkpoint
-from todm.train.data import load_cuts
 
 
 def get_parser() -> argparse.ArgumentParser:

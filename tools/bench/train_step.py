@@ -73,9 +73,9 @@ def worker_rank(rank: int, world_size: int, args, queue) -> None:
     import torch.distributed as dist
 
     import todm
+    from todm.data.loader import Batch
     from todm.model import Transducer, get_preset
     from todm.train.loop import KindStats, Trainer
-    from todm.train.objective import Batch
 
     if not Path(todm.__file__).resolve().is_relative_to(Path(args.tree).resolve()):
         raise RuntimeError(f"imported {todm.__file__}, expected the tree {args.tree}")

@@ -33,6 +33,7 @@ import torch
 
 from todm.cli import positive_int, run_main, setup_logging
 from todm.data.bpe import bpe_pieces, check_same_vocabulary, load_bpe
+from todm.data.loader import check_vocab, load_cuts
 from todm.decode import (
     METHODS,
     add_checkpoint_arguments,
@@ -45,10 +46,8 @@ from todm.decode import (
     write_wer_by_type,
     write_wer_summary,
 )
-from todm.errors import UserError
 from todm.io import write_text_atomic
 from todm.model import num_params
-from todm.train.data import load_cuts
 
 log = logging.getLogger(__name__)
 
@@ -102,11 +101,7 @@ def main() -> None:
     setup_logging(Path(params.exp_dir) / "log" / f"log-decode-{suffix}-{time.strftime('%Y-%m-%d-%H-%M-%S')}")
     log.info("decoding with %s", vars(params))
     sp = load_bpe(params.bpe_model)
-    if sp.get_piece_size() != loaded.model.cfg.vocab_size:
-        raise UserError(
-            f"--bpe-model {params.bpe_model} has {sp.get_piece_size()} tokens but the model's "
-            f"vocab_size is {loaded.model.cfg.vocab_size}"
-        )
+    check_vocab(sp, loaded.model.cfg.vocab_size, params.bpe_model)
     check_same_vocabulary(bpe_pieces(sp), f"--bpe-model {params.bpe_model}", loaded.vocabulary)
     subnet = loaded.subnet
     model = loaded.model

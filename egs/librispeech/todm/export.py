@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from todm.checkpoint import checkpoint_progress
 from todm.cli import run_main, setup_logging, str2bool
 from todm.data.bpe import check_same_vocabulary, vocabulary_fingerprint
 from todm.decode import (
@@ -39,7 +40,6 @@ from todm.errors import UserError
 from todm.export import export_onnx, model_card, quantize_int8, read_tokens, save_standalone, write_model_card
 from todm.io import write_text_atomic
 from todm.model import num_params
-from todm.train.checkpoint import checkpoint_progress
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def main() -> None:
     sets = [s for s in params.decode_sets.split(",") if s]
     if sets:
         from todm.data.bpe import load_bpe
-        from todm.train.data import load_cuts
+        from todm.data.loader import load_cuts
 
         sp = load_bpe(params.bpe_model or Path(params.tokens).with_name("bpe.model"))
         for test_set in sets:

@@ -32,8 +32,10 @@ from pathlib import Path
 
 import torch
 
+from todm.checkpoint import checkpoint_config, load_model_state, newest_checkpoint, read_checkpoint
 from todm.cli import run_main, setup_logging, str2bool
 from todm.data.bpe import load_bpe
+from todm.data.loader import check_vocab, load_cuts
 from todm.errors import UserError
 from todm.io import write_text_atomic
 from todm.model import Transducer
@@ -54,8 +56,6 @@ from todm.search import (
     select_dev_cuts,
     write_results,
 )
-from todm.train.checkpoint import checkpoint_config, load_model_state, newest_checkpoint, read_checkpoint
-from todm.train.data import check_vocab, load_cuts
 
 
 def get_parser() -> argparse.ArgumentParser:

@@ -31,9 +31,10 @@ from pathlib import Path
 import torch
 import torch.multiprocessing as mp
 
+from todm.checkpoint import newest_checkpoint, seed_everything
 from todm.cli import die_with_parent, run_main, setup_logging, str2bool
 from todm.data.bpe import load_bpe
-from todm.decode.checkpoint import read_subnet_file
+from todm.data.loader import check_vocab, filter_cuts, load_noise_cuts, load_training_cuts, make_train_loader
 from todm.errors import UserError
 from todm.model import (
     SubnetConfig,
@@ -43,10 +44,9 @@ from todm.model import (
     get_preset,
     largest,
     num_params,
+    read_subnet_file,
     smallest,
 )
-from todm.train.checkpoint import newest_checkpoint, seed_everything
-from todm.train.data import check_vocab, filter_cuts, load_noise_cuts, load_training_cuts, make_train_loader
 from todm.train.loop import Trainer, init_distributed
 
 
