@@ -97,7 +97,14 @@ def test_step_losses_and_gradients_equal_the_member_by_member_reference(step, co
 
 def test_ddp_unused_parameter_search_only_where_a_step_can_skip_parameters(tmp_path):
     """A sandwich (or largest-only) step reaches every parameter; a one-subnet step does not."""
-    from types import SimpleNamespace
+    from conftest import load_recipe_script
+
+    from todm.train.settings import TrainingSettings
+
+    parser = load_recipe_script("train").get_parser()
+
+    def settings_of(*args: str, fixed_subnet=None) -> TrainingSettings:
+        return TrainingSettings.from_args(parser.parse_args(list(args)), fixed_subnet)
 
     torch.manual_seed(0)
     cfg = get_preset("tiny", vocab_size=40)
@@ -107,11 +114,10 @@ def test_ddp_unused_parameter_search_only_where_a_step_can_skip_parameters(tmp_p
     for step, fixed in ((1, None), (1000, None), (1000, "smallest")):
         subnet = step_subnets(cfg, 1, 0, 2, True, 0.0, 0.1, True)[1].subnet if fixed else None
         members = step_subnets(cfg, step, 3, 2, True, 0.0, 0.1, True, subnet, largest_only_steps=5)
-        params = SimpleNamespace(fixed_subnet=subnet, sandwich=True, use_ctc=True, ctc_loss_scale=0.2)
+        params = settings_of(fixed_subnet=subnet)
         model.zero_grad(set_to_none=True)
         StepObjective(model)(batch, members, settings).total.backward()
         unused = [n for n, p in model.named_parameters() if p.grad is None]
         assert may_leave_parameters_unused(params, model) == bool(unused), (step, fixed, unused)
-    no_ctc = SimpleNamespace(fixed_subnet=None, sandwich=True, use_ctc=False, ctc_loss_scale=0.2)
-    random_only = SimpleNamespace(fixed_subnet=None, sandwich=False, use_ctc=True, ctc_loss_scale=0.2)
+    no_ctc, random_only = settings_of("--use-ctc", "false"), settings_of("--sandwich", "false")
     assert may_leave_parameters_unused(no_ctc, model) and may_leave_parameters_unused(random_only, model)

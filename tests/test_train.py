@@ -15,6 +15,7 @@ from todm.export.standalone import load_standalone, save_standalone
 from todm.model import Transducer, get_preset, largest, num_params, smallest
 from todm.train.loop import KindStats, Trainer, init_distributed
 from todm.train.sandwich import kd_scale_at, step_subnets, warmup_loss_scales
+from todm.train.settings import TrainingSettings
 
 train_script = load_recipe_script("train")
 
@@ -47,15 +48,44 @@ def make_params(tiny_data, tmp_path, *extra: str):
         "1000",
         *extra,
     ]
-    params = train_script.get_parser().parse_args(args)
-    params.fixed_subnet = None
-    return params
+    return train_script.get_parser().parse_args(args)
 
 
 def fixed_batch(tiny_data, num_utts: int) -> Batch:
     sp = load_bpe(tiny_data["bpe_model"])
     cuts = filter_cuts(load_cuts(tiny_data["fbank_dir"], ["train-clean-100"]), sp).subset(first=num_utts)
     return to_batch(next(iter(make_valid_loader(cuts, max_duration=10_000))), sp)
+
+
+def test_training_settings_carry_the_command_line_to_each_step():
+    """TrainingSettings.from_args maps train.py's options to the typed groups; a step's members and loss
+    scales equal the sandwich functions called with the same numbers."""
+    args = train_script.get_parser().parse_args(
+        ["--num-random-subnets", "3", "--dropout-max", "0.2", "--kd-scale", "0.4", "--kd-start-batch", "10"]
+        + [
+            "--kd-ramp-batches",
+            "20",
+            "--warm-step",
+            "50",
+            "--use-ctc",
+            "false",
+            "--largest-only-batches",
+            "5",
+        ]
+    )
+    settings = TrainingSettings.from_args(args)
+    assert settings.sandwich.num_random_subnets == 3 and settings.loop.exp_dir.name == "exp"
+    cfg = get_preset("cpu_small", vocab_size=50)
+    for step in (1, 5, 6, 25, 100):
+        members = settings.sandwich.members(cfg, step, None)
+        direct = step_subnets(cfg, step, 42, 3, True, 0.0, 0.2, True, None, 5)
+        assert [(m.kind, m.subnet, m.dropout) for m in members] == [
+            (m.kind, m.subnet, m.dropout) for m in direct
+        ]
+        loss = settings.loss.at(step)
+        assert (loss.simple_scale, loss.pruned_scale) == warmup_loss_scales(step, 50, 0.5)
+        assert loss.kd_scale == kd_scale_at(step, 0.4, 10, 20) and loss.ctc_scale == 0.0
+    assert len(settings.sandwich.members(cfg, 6, None)) == 5 and settings.loss.at(20).kd_scale == 0.2
 
 
 def test_step_subnets_sandwich_and_determinism():
@@ -111,7 +141,9 @@ def test_tiny_supernet_overfits_a_fixed_batch(tiny_data, tmp_path):
         "0",
     )
     sp = load_bpe(tiny_data["bpe_model"])
-    trainer = Trainer(params, Transducer(get_preset("tiny", vocab_size=sp.get_piece_size())), sp)
+    trainer = Trainer(
+        TrainingSettings.from_args(params), Transducer(get_preset("tiny", vocab_size=sp.get_piece_size())), sp
+    )
     batch = fixed_batch(tiny_data, 20)
     losses = []
     for _ in range(100):
@@ -194,7 +226,7 @@ def _ddp_worker(rank, world_size, port, params, batch, out_dir):
     init_distributed(rank, world_size, port)
     seed_everything(0)
     model = Transducer(get_preset("tiny", vocab_size=params.vocab_size))
-    trainer = Trainer(params, model, sp=None, rank=rank, world_size=world_size)
+    trainer = Trainer(TrainingSettings.from_args(params), model, sp=None, rank=rank, world_size=world_size)
     half = batch.features.size(0) // world_size
     rows = slice(rank * half, (rank + 1) * half)
     width = int(batch.target_lens[rows].max())
@@ -213,7 +245,7 @@ def test_two_process_ddp_step_equals_one_process(tiny_data, tmp_path):
     batch = fixed_batch(tiny_data, 4)
     seed_everything(0)
     model = Transducer(get_preset("tiny", vocab_size=params.vocab_size))
-    Trainer(params, model, sp=None).accumulate_gradients(batch)
+    Trainer(TrainingSettings.from_args(params), model, sp=None).accumulate_gradients(batch)
     single = {n: p.grad for n, p in model.named_parameters()}
     mp.spawn(_ddp_worker, args=(2, _free_port(), params, batch, tmp_path), nprocs=2, join=True)
     ddp = torch.load(tmp_path / "grads.pt")
@@ -234,7 +266,9 @@ def _train_fixed_batch(tiny_data, tmp_path, batch, use_ctc: bool, steps: int) ->
         *("--optimizer", "adam", "--base-lr", "5e-3", "--warmup-batches", "0", "--use-kd", "false"),
     )
     sp = load_bpe(tiny_data["bpe_model"])
-    trainer = Trainer(params, Transducer(get_preset("tiny", vocab_size=sp.get_piece_size())), sp)
+    trainer = Trainer(
+        TrainingSettings.from_args(params), Transducer(get_preset("tiny", vocab_size=sp.get_piece_size())), sp
+    )
     losses = []
     for _ in range(steps):
         stats = KindStats()

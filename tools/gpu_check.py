@@ -59,14 +59,14 @@ def trainer_for(preset: str, device_args: list[str], exp_dir: str, extra: list[s
 
     from todm.model import Transducer, get_preset
     from todm.train.loop import Trainer
+    from todm.train.settings import TrainingSettings
 
     train_script = load_train_script(REPO)
     args = ["--model-config", preset, "--exp-dir", exp_dir, "--tensorboard", "false", *device_args, *extra]
     params = train_script.get_parser().parse_args(args)
-    params.fixed_subnet = None
     torch.manual_seed(0)
     cfg = get_preset(preset, vocab_size=500 if preset != "tiny" else 64)
-    return Trainer(params, Transducer(cfg), None, rank=0, world_size=world_size)
+    return Trainer(TrainingSettings.from_args(params), Transducer(cfg), None, rank=0, world_size=world_size)
 
 
 def synchronize(device: torch.device) -> None:

@@ -67,6 +67,12 @@ def spread_order(num_bands: int) -> list[int]:
 
 # The deployed (exportable) path mixes time in chunks of CHUNK_FRAMES encoder frames and carries the SSM state
 # from chunk to chunk: O(T) time and memory instead of the (C, T, T) Toeplitz matrix's O(T^2).
+# The S4D kernel's own parameters (time steps, poles, frequencies) carry meaning in their absolute values
+# (S4D-Lin init: Im A = pi * n, log dt spread over [log 1e-3, log 0.5]). S4 trains them with a smaller
+# learning rate (Gu et al. 2022), and an optimizer's RMS cap (ScaledAdam's param_max_rms = 3) would squash
+# those values and the time scales with them: `Transducer.parameter_groups` puts them in a group of their own.
+SSM_KERNEL_PARAMS = ("log_dt", "log_neg_a_real", "a_imag")
+
 CHUNK_FRAMES = 32
 # The chunk-to-chunk state is a scan with a fixed number of levels (no loop in the ONNX graph); level k adds the
 # state 2^k chunks back, so 2^SCAN_LEVELS chunks are covered: 2^16 x 32 frames x 40 ms, about 23 hours.

@@ -17,6 +17,7 @@ from torch import nn
 
 from .config import SubnetConfig, SupernetConfig, extract_config, largest
 from .encoder import Conv2dSubsampling, Encoder
+from .ssm import SSM_KERNEL_PARAMS
 
 
 class Decoder(nn.Module):
@@ -163,6 +164,14 @@ class Transducer(nn.Module):
             param.copy_(sources[source_name][tuple(slice(0, s) for s in param.shape)])
         small.train(self.training)
         return small
+
+    def parameter_groups(self, lr: float, ssm_kernel_lr_scale: float) -> list[dict]:
+        """Optimizer groups: everything at `lr`, then the SSM kernel's own parameters (SSM_KERNEL_PARAMS) at
+        `ssm_kernel_lr_scale * lr`."""
+        kernel, rest = [], []
+        for name, param in self.named_parameters():
+            (kernel if name.rsplit(".", 1)[-1] in SSM_KERNEL_PARAMS else rest).append(param)
+        return [{"params": rest, "lr": lr}, {"params": kernel, "lr": lr * ssm_kernel_lr_scale}]
 
     def largest_subnet(self) -> SubnetConfig:
         return largest(self.cfg)

@@ -1,6 +1,6 @@
 """The supernet training loop: sandwich steps, in-place KD, DDP, icefall checkpoints, TensorBoard.
 
-One batch, start to end: loader -> `to_batch` -> `step_subnets` (which subnets) -> `SubnetObjective`
+One batch, start to end: loader -> `to_batch` -> `SandwichSettings.members` (which subnets) -> `SubnetObjective`
 (loss of each, largest first as teacher) -> backward (gradients accumulate; DDP syncs on the last
 member) -> one optimizer step -> Eden.
 """
@@ -37,8 +37,8 @@ from todm.errors import UserError
 from todm.model import SubnetConfig, Transducer, largest, macs
 from todm.optim import DEFAULT_LR, Eden, make_optimizer
 from todm.rnnt.validate import value_checks
-from todm.train.objective import LossSettings, StepObjective
-from todm.train.sandwich import kd_scale_at, step_subnets, warmup_loss_scales
+from todm.train.objective import StepObjective
+from todm.train.settings import OptimizerSettings, TrainingSettings
 
 
 @dataclass
@@ -64,25 +64,26 @@ class KindStats:
 
 
 class Trainer:
-    """Owns model, optimizer, scheduler and the loop. `params` is the namespace from train.py."""
+    """Owns model, optimizer, scheduler and the loop, as `settings` say (built by train.py)."""
 
-    def __init__(self, params, model: Transducer, sp, rank: int = 0, world_size: int = 1) -> None:
-        self.params, self.sp, self.rank, self.world_size = params, sp, rank, world_size
-        self.exp_dir = Path(params.exp_dir)
+    def __init__(
+        self, settings: TrainingSettings, model: Transducer, sp, rank: int = 0, world_size: int = 1
+    ) -> None:
+        self.settings, self.sp, self.rank, self.world_size = settings, sp, rank, world_size
+        loop, opt = settings.loop, settings.optimizer
+        self.exp_dir = Path(loop.exp_dir)
         # fp32 on CPU; on GPU one device per rank, with autocast under --use-bf16 or --use-fp16 (the latter
         # with a GradScaler: fp16 gradients underflow, bf16 ones have fp32's range).
         self.device = training_device(rank)
-        self.amp_dtype = autocast_dtype(params.use_fp16, params.use_bf16, self.device)
+        self.amp_dtype = autocast_dtype(loop.use_fp16, loop.use_bf16, self.device)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.model_avg = copy.deepcopy(model).to(torch.float64) if rank == 0 else None
         self.model = model.to(self.device)
-        self.optimizer = make_optimizer(
-            parameter_groups(model, params), name=params.optimizer, lr=params.base_lr
-        )
+        self.optimizer = make_optimizer(parameter_groups(model, opt), name=opt.optimizer, lr=opt.base_lr)
         self.scheduler = Eden(
-            self.optimizer, params.lr_batches, params.lr_epochs, warmup_batches=params.warmup_batches
+            self.optimizer, opt.lr_batches, opt.lr_epochs, warmup_batches=opt.warmup_batches
         )
-        self.objective = StepObjective(model, compile_kd=params.torch_compile)
+        self.objective = StepObjective(model, compile_kd=loop.torch_compile)
         if world_size > 1:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
             # Searching the graph for unused parameters costs a traversal per step; only steps without the
@@ -90,16 +91,16 @@ class Trainer:
             self.objective = DistributedDataParallel(
                 self.objective,
                 device_ids=device_ids,
-                find_unused_parameters=may_leave_parameters_unused(params, model),
+                find_unused_parameters=may_leave_parameters_unused(settings, model),
                 gradient_as_bucket_view=True,
             )
         self.progress = Progress()
         self._cpu_mark, self._macs_since_sync = time.process_time(), 0
-        self.fixed_subnet: SubnetConfig | None = params.fixed_subnet
+        self.fixed_subnet: SubnetConfig | None = settings.fixed_subnet
         # A one-by-one baseline: the supernet architecture this standalone model is (decode/export map it).
-        self.baseline_of: SubnetConfig | None = getattr(params, "baseline_of", None)
+        self.baseline_of: SubnetConfig | None = settings.baseline_of
         self.tb = None
-        if rank == 0 and params.tensorboard:
+        if rank == 0 and loop.tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
             self.tb = SummaryWriter(log_dir=str(self.exp_dir / "tensorboard"))
@@ -159,7 +160,7 @@ class Trainer:
             scheduler=self.scheduler,
             sampler=sampler,
             progress=vars(self.progress).copy(),
-            average_period=self.params.average_period,
+            average_period=self.settings.loop.average_period,
             grad_scaler=self.scaler,
             fixed_subnet=None if self.fixed_subnet is None else self.fixed_subnet.to_dict(),
             baseline_of=None if self.baseline_of is None else self.baseline_of.to_dict(),
@@ -176,46 +177,22 @@ class Trainer:
         self.scheduler.step_batch(step)
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        if self.model_avg is not None and step % self.params.average_period == 0:
-            update_averaged_model(self.model_avg, self.model, self.params.average_period, step)
+        period = self.settings.loop.average_period
+        if self.model_avg is not None and step % period == 0:
+            update_averaged_model(self.model_avg, self.model, period, step)
 
     def accumulate_gradients(self, batch, stats: KindStats | None = None) -> None:
         """Forward/backward of every subnet of the next step; gradients summed (and reduced over ranks)."""
-        p = self.params
         step = self.progress.batch_idx_train + 1
-        members = step_subnets(
-            self.model.cfg,
-            step,
-            p.seed,
-            p.num_random_subnets,
-            p.sandwich,
-            p.dropout_min,
-            p.dropout_max,
-            p.adaptive_dropout,
-            self.fixed_subnet,
-            p.largest_only_batches,
-        )
-        simple_scale, pruned_scale = warmup_loss_scales(step, p.warm_step, p.simple_loss_scale)
-        kd = kd_scale_at(step, p.kd_scale, p.kd_start_batch, p.kd_ramp_batches) if p.use_kd else 0.0
-        ctc = p.ctc_loss_scale if p.use_ctc else 0.0
-        settings = LossSettings(
-            simple_scale,
-            pruned_scale,
-            ctc,
-            kd,
-            p.prune_range,
-            p.am_scale,
-            p.lm_scale,
-            p.alpha_min,
-            p.alpha_max,
-        )
+        members = self.settings.sandwich.members(self.model.cfg, step, self.fixed_subnet)
+        settings = self.settings.loss.at(step)
         cfg, frames = self.model.cfg, batch.feature_lens.tolist()
         self._macs_since_sync += sum(macs(cfg, m.subnet, n) for m in members for n in frames)
         self.optimizer.zero_grad(set_to_none=True)
         batch = batch.to(self.device)
         # The losses' input value checks read flags back from the device: every step on the CPU (free),
         # every log interval on a GPU (each read stalls the step).
-        check_values = self.device.type == "cpu" or step % p.log_interval == 1
+        check_values = self.device.type == "cpu" or step % self.settings.loop.log_interval == 1
         with (
             value_checks(check_values),
             torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None),
@@ -236,7 +213,7 @@ class Trainer:
 
     # ---- the loop ------------------------------------------------------------------------------------
     def train(self, train_loader, hours_per_epoch: float) -> None:
-        p = self.params
+        p = self.settings.loop
         if self.should_stop():  # a re-run of a finished training is a no-op
             logging.info("training already finished at batch %d", self.progress.batch_idx_train)
             return
@@ -281,7 +258,7 @@ class Trainer:
         limit is each rank's own clock, so with several ranks it is agreed on by an all-reduce (on the
         training device: NCCL takes no CPU tensors), only when `check_clock` (every log interval), not at
         every step: each such check waits for the device."""
-        p = self.params
+        p = self.settings.loop
         if p.max_steps > 0 and self.progress.batch_idx_train >= p.max_steps:
             return True
         if p.max_train_minutes <= 0 or not check_clock:
@@ -296,7 +273,7 @@ class Trainer:
     def log(self, stats: KindStats, epoch: int, fraction_done: float) -> None:
         if self.rank != 0:
             return
-        p, prog = self.params, self.progress
+        p, prog = self.settings.loop, self.progress
         if p.max_steps > 0:
             fraction_done = max(fraction_done, prog.batch_idx_train / p.max_steps)
         if p.max_train_minutes > 0:
@@ -332,30 +309,23 @@ class Trainer:
             self.tb.flush()
 
 
-# The S4D kernel's own parameters (time steps, poles, frequencies) carry meaning in their absolute values
-# (S4D-Lin init: Im A = pi * n, log dt spread over [log 1e-3, log 0.5]). S4 trains them with a smaller
-# learning rate (Gu et al. 2022); ScaledAdam additionally caps every tensor's RMS at param_max_rms = 3,
-# which would squash those values and the time scales with them, so their group has no such cap.
-SSM_KERNEL_PARAMS = ("log_dt", "log_neg_a_real", "a_imag")
+def parameter_groups(model: Transducer, opt: OptimizerSettings) -> list[dict]:
+    """The model's two groups (the SSM kernel parameters at --ssm-lr-scale times the base lr, the rest);
+    under ScaledAdam the kernel group has no RMS cap (its values are time scales, see todm.model.ssm)."""
+    groups = model.parameter_groups(
+        opt.base_lr if opt.base_lr is not None else DEFAULT_LR[opt.optimizer], opt.ssm_lr_scale
+    )
+    if opt.optimizer == "scaled_adam":
+        groups[1]["param_max_rms"] = 1.0e4
+    return groups
 
 
-def parameter_groups(model: Transducer, params) -> list[dict]:
-    """Two groups: the SSM kernel parameters (--ssm-lr-scale times the base lr, no RMS cap), the rest."""
-    base = params.base_lr if params.base_lr is not None else DEFAULT_LR[params.optimizer]
-    kernel, rest = [], []
-    for name, param in model.named_parameters():
-        (kernel if name.rsplit(".", 1)[-1] in SSM_KERNEL_PARAMS else rest).append(param)
-    kernel_group = {"params": kernel, "lr": base * params.ssm_lr_scale}
-    if params.optimizer == "scaled_adam":
-        kernel_group["param_max_rms"] = 1.0e4
-    return [{"params": rest, "lr": base}, kernel_group]
-
-
-def may_leave_parameters_unused(params, model: Transducer) -> bool:
+def may_leave_parameters_unused(settings: TrainingSettings, model: Transducer) -> bool:
     """Whether some training step may not use every parameter (DDP must then look for unused ones)."""
-    ctc_unused = model.ctc_output is not None and not (params.use_ctc and params.ctc_loss_scale > 0)
-    part_of_the_model = params.fixed_subnet is not None and params.fixed_subnet != largest(model.cfg)
-    return part_of_the_model or not params.sandwich or ctc_unused
+    ctc_unused = model.ctc_output is not None and settings.loss.ctc_scale <= 0
+    fixed = settings.fixed_subnet
+    part_of_the_model = fixed is not None and fixed != largest(model.cfg)
+    return part_of_the_model or not settings.sandwich.sandwich or ctc_unused
 
 
 def autocast_dtype(use_fp16: bool, use_bf16: bool, device: torch.device) -> torch.dtype | None:

@@ -99,11 +99,11 @@ def wrap(owner, attr: str, clock: PhaseClock, name) -> None:
 def instrument(trainer, clock: PhaseClock) -> None:
     """Time the phases of Trainer.train_step by wrapping the functions it calls (nothing else changes)."""
     from todm.rnnt import transducer_loss
-    from todm.train import loop, objective
+    from todm.train import loop, objective, settings
 
     model = trainer.model
     members: list = []
-    original_step_subnets = loop.step_subnets
+    original_step_subnets = settings.step_subnets  # what SandwichSettings.members calls
 
     def step_subnets(*args, **kwargs):
         with clock.phase("bookkeeping (subnet draw, MACs, loss stats)"):
@@ -111,7 +111,7 @@ def instrument(trainer, clock: PhaseClock) -> None:
             members.append(0)  # index of the next member's encoder forward
             return members[:-1]
 
-    loop.step_subnets = step_subnets
+    settings.step_subnets = step_subnets
 
     def member_name() -> str:
         index = members[-1]
@@ -158,7 +158,6 @@ def worker(rank: int, world_size: int, args, queue) -> None:
     train_script = load_train_script(REPO)
     extra = ["--exp-dir", "/tmp/todm-profile", "--tensorboard", "false", "--model-config", args.preset]
     params = train_script.get_parser().parse_args(recipe_args(REPO) + PER_PROCESS_SECONDS + extra)
-    params.fixed_subnet = None
     if world_size > 1:
         os.environ.update(MASTER_ADDR="localhost", MASTER_PORT=str(args.port))
         dist.init_process_group("gloo", rank=rank, world_size=world_size)
@@ -167,6 +166,7 @@ def worker(rank: int, world_size: int, args, queue) -> None:
     from todm.data.loader import Batch
     from todm.model import Transducer, get_preset
     from todm.train.loop import Trainer
+    from todm.train.settings import TrainingSettings
 
     sp, data_seconds, loader_iter = None, [], None
     if args.manifest_dir:
@@ -178,7 +178,7 @@ def worker(rank: int, world_size: int, args, queue) -> None:
         loader = make_train_loader(cuts, params.max_duration, world_size, rank, params.seed)
         loader_iter = iter(loader)
     cfg = get_preset(args.preset, vocab_size=sp.get_piece_size() if sp else 500)
-    trainer = Trainer(params, Transducer(cfg), sp, rank, world_size)
+    trainer = Trainer(TrainingSettings.from_args(params), Transducer(cfg), sp, rank, world_size)
     trainer.progress.batch_idx_train = args.step - 1
     fixed = synthetic_batches(args.steps + args.warmup + 1, params.max_duration, cfg.vocab_size, rank, Batch)
 

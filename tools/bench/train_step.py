@@ -73,25 +73,23 @@ def worker_rank(rank: int, world_size: int, args, queue) -> None:
     import torch.distributed as dist
 
     import todm
-    from todm.data.loader import Batch
     from todm.model import Transducer, get_preset
-    from todm.train.loop import KindStats, Trainer
+    from todm.train.loop import KindStats
 
     if not Path(todm.__file__).resolve().is_relative_to(Path(args.tree).resolve()):
         raise RuntimeError(f"imported {todm.__file__}, expected the tree {args.tree}")
     train_script = load_train_script(Path(args.tree))
     extra = ["--model-config", args.preset, "--exp-dir", args.exp_dir, "--tensorboard", "false"]
     params = train_script.get_parser().parse_args(recipe_args(Path(args.tree)) + PER_PROCESS_SECONDS + extra)
-    params.fixed_subnet = None
     if world_size > 1:
         os.environ.update(MASTER_ADDR="localhost", MASTER_PORT=str(args.port))
         dist.init_process_group("gloo", rank=rank, world_size=world_size)
     torch.set_num_threads(1)
     torch.manual_seed(0)
     cfg = get_preset(args.preset, vocab_size=500)
-    trainer = Trainer(params, Transducer(cfg), None, rank, world_size)
+    trainer = tree_trainer(params, Transducer(cfg), None, rank, world_size)
     trainer.progress.batch_idx_train = PHASES[args.phase] - 1
-    batches = synthetic_batches(args.steps + 2, params.max_duration, cfg.vocab_size, rank, Batch)
+    batches = synthetic_batches(args.steps + 2, params.max_duration, cfg.vocab_size, rank, tree_batch_class())
     # The first step's losses on fixed inputs: the same in every tree that computes the same step.
     stats = KindStats()
     trainer.train_step(batches[0], stats)
@@ -109,6 +107,28 @@ def worker_rank(rank: int, world_size: int, args, queue) -> None:
         queue.put({"steps_per_second": args.steps / seconds, "first_loss": first_loss})
     if world_size > 1:
         dist.destroy_process_group()
+
+
+def tree_trainer(params, model, sp, rank: int, world_size: int):
+    """The imported tree's Trainer from its train.py's parsed arguments: typed settings where the tree has
+    them (earlier trees took the namespace itself, with a fixed_subnet attribute)."""
+    from todm.train.loop import Trainer
+
+    try:
+        from todm.train.settings import TrainingSettings
+    except ImportError:
+        params.fixed_subnet = None
+        return Trainer(params, model, sp, rank, world_size)
+    return Trainer(TrainingSettings.from_args(params), model, sp, rank, world_size)
+
+
+def tree_batch_class():
+    """The imported tree's Batch (earlier trees kept it in the objective module)."""
+    try:
+        from todm.data.loader import Batch
+    except ImportError:
+        from todm.train.objective import Batch
+    return Batch
 
 
 def load_train_script(tree: Path):

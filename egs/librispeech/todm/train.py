@@ -48,6 +48,7 @@ from todm.model import (
     smallest,
 )
 from todm.train.loop import Trainer, init_distributed
+from todm.train.settings import TrainingSettings
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -222,8 +223,8 @@ def run(rank: int, world_size: int, params) -> None:
     torch.set_num_threads(threads)
     seed_everything(params.seed)
     cfg = build_config(params)
-    params.baseline_of = read_subnet(params.subnet, cfg) if params.subnet else None
-    params.fixed_subnet = None
+    baseline_of = read_subnet(params.subnet, cfg) if params.subnet else None
+    fixed_subnet = None
     logging.info(
         "supernet: largest %.2fM params, smallest %.2fM (vocab %d); %d process(es) x %d threads",
         num_params(cfg, largest(cfg)) / 1e6,
@@ -232,17 +233,18 @@ def run(rank: int, world_size: int, params) -> None:
         world_size,
         threads,
     )
-    if params.baseline_of is not None:  # the architecture as its own model
+    if baseline_of is not None:  # the architecture as its own model
         logging.info(
             "one-by-one baseline: %s as a standalone model (%.2fM params), dropout %.3f",
-            params.baseline_of.describe(),
-            num_params(cfg, params.baseline_of) / 1e6,
+            baseline_of.describe(),
+            num_params(cfg, baseline_of) / 1e6,
             params.dropout_max,
         )
-        cfg = extract_config(cfg, params.baseline_of)
-        params.fixed_subnet = largest(cfg)
+        cfg = extract_config(cfg, baseline_of)
+        fixed_subnet = largest(cfg)
     sp = load_bpe(params.bpe_model)
-    trainer = Trainer(params, Transducer(cfg), sp, rank, world_size)
+    settings = TrainingSettings.from_args(params, fixed_subnet, baseline_of)
+    trainer = Trainer(settings, Transducer(cfg), sp, rank, world_size)
     parts = [part for part in params.train_parts.split(",") if part]
     cuts = filter_cuts(load_training_cuts(params.manifest_dir, parts, params.seed), sp)
     hours_per_epoch = sum(c.duration for c in cuts) / 3600

@@ -1,0 +1,154 @@
+"""Typed training settings: what the Trainer needs, built once from train.py's command line.
+
+Each group is one concern the library reads. The groups have no defaults of their own: train.py's parser is
+the one home of the defaults, and `TrainingSettings.from_args` the one place that maps its arguments (by field
+name) to settings, so train.py, the benchmarks and the tests build the same settings the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from todm.model import SubnetConfig, SupernetConfig
+
+from .objective import LossSettings
+from .sandwich import SampledSubnet, kd_scale_at, step_subnets, warmup_loss_scales
+
+
+@dataclass(frozen=True)
+class SandwichSettings:
+    """Which subnets each step trains and their dropout (todm.train.sandwich)."""
+
+    seed: int
+    sandwich: bool
+    num_random_subnets: int
+    largest_only_batches: int
+    adaptive_dropout: bool
+    dropout_min: float
+    dropout_max: float
+
+    def members(
+        self, cfg: SupernetConfig, step: int, fixed_subnet: SubnetConfig | None
+    ) -> list[SampledSubnet]:
+        return step_subnets(
+            cfg,
+            step,
+            self.seed,
+            self.num_random_subnets,
+            self.sandwich,
+            self.dropout_min,
+            self.dropout_max,
+            self.adaptive_dropout,
+            fixed_subnet,
+            self.largest_only_batches,
+        )
+
+
+@dataclass(frozen=True)
+class LossSchedule:
+    """The losses and how their scales move with the step (icefall's warm-up, the KD ramp)."""
+
+    warm_step: int
+    simple_loss_scale: float
+    prune_range: int
+    am_scale: float
+    lm_scale: float
+    use_ctc: bool
+    ctc_loss_scale: float
+    use_kd: bool
+    kd_scale: float
+    kd_start_batch: int
+    kd_ramp_batches: int
+    alpha_min: float
+    alpha_max: float
+
+    @property
+    def ctc_scale(self) -> float:
+        return self.ctc_loss_scale if self.use_ctc else 0.0
+
+    def at(self, step: int) -> LossSettings:
+        """The loss settings of optimizer step `step` (1-based)."""
+        simple, pruned = warmup_loss_scales(step, self.warm_step, self.simple_loss_scale)
+        kd = (
+            kd_scale_at(step, self.kd_scale, self.kd_start_batch, self.kd_ramp_batches)
+            if self.use_kd
+            else 0.0
+        )
+        return LossSettings(
+            simple,
+            pruned,
+            self.ctc_scale,
+            kd,
+            self.prune_range,
+            self.am_scale,
+            self.lm_scale,
+            self.alpha_min,
+            self.alpha_max,
+        )
+
+
+@dataclass(frozen=True)
+class OptimizerSettings:
+    """Optimizer and Eden schedule (todm.optim)."""
+
+    optimizer: str
+    base_lr: float | None  # None: the optimizer's default
+    ssm_lr_scale: float
+    lr_batches: float
+    lr_epochs: float
+    warmup_batches: float
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    """Where the loop writes, when it stops, logs, saves and averages; precision and compilation."""
+
+    exp_dir: Path
+    num_epochs: int
+    max_steps: int
+    max_train_minutes: float
+    log_interval: int
+    save_every_n: int
+    keep_last_k: int
+    average_period: int
+    tensorboard: bool
+    use_fp16: bool
+    use_bf16: bool
+    torch_compile: bool
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """Everything the Trainer reads. `fixed_subnet`: a one-by-one baseline trains that architecture only (its
+    standalone model's whole); `baseline_of`: the supernet architecture such a model is (decode/export map it)."""
+
+    sandwich: SandwichSettings
+    loss: LossSchedule
+    optimizer: OptimizerSettings
+    loop: LoopSettings
+    fixed_subnet: SubnetConfig | None = None
+    baseline_of: SubnetConfig | None = None
+
+    @classmethod
+    def from_args(
+        cls,
+        args: argparse.Namespace,
+        fixed_subnet: SubnetConfig | None = None,
+        baseline_of: SubnetConfig | None = None,
+    ) -> TrainingSettings:
+        """From train.py's parsed arguments (each group takes the attributes of its field names)."""
+
+        def group(kind: type):
+            return kind(**{f.name: getattr(args, f.name) for f in fields(kind)})
+
+        loop = group(LoopSettings)
+        return cls(
+            group(SandwichSettings),
+            group(LossSchedule),
+            group(OptimizerSettings),
+            LoopSettings(**{**vars(loop), "exp_dir": Path(loop.exp_dir)}),
+            fixed_subnet,
+            baseline_of,
+        )
