@@ -139,12 +139,15 @@ def test_a_vocabulary_of_another_training_with_the_same_size_is_refused(tiny_dat
     )
 
 
-@pytest.mark.parametrize("script", ["pretrained.py", "decode.py", "onnx_pretrained.py"])
+@pytest.mark.parametrize(
+    "script", ["pretrained.py", "sherpa_onnx_pretrained.py", "decode.py", "onnx_pretrained.py"]
+)
 @pytest.mark.parametrize("beam", ["0", "-1", "four"])
 def test_beam_size_must_be_a_positive_integer(script, beam):
     module = load_recipe_script(script.removesuffix(".py"))
     required = {
-        "pretrained.py": ["--model-dir", "m", "a.wav"],
+        "pretrained.py": ["--checkpoint", "m.pt", "a.wav"],
+        "sherpa_onnx_pretrained.py": ["--model-dir", "m", "a.wav"],
         "onnx_pretrained.py": ["--model-dir", "m", "a.wav"],
     }
     assert module.get_parser().parse_args(["--beam-size", "4", *required.get(script, [])]).beam_size == 4

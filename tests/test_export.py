@@ -394,12 +394,16 @@ def test_pretrained_scripts_and_bad_audio(tiny_recipe, exported):
     with pytest.raises(UserError, match="empty"):
         read_wave(tiny_recipe / "empty.wav")
     files = [str(wavs[0]), str(wavs[1]), "stereo.wav"]
-    a = run_script("pretrained.py", "--model-dir", str(exported), *files, cwd=tiny_recipe)
+    a = run_script("sherpa_onnx_pretrained.py", "--model-dir", str(exported), *files, cwd=tiny_recipe)
     b = run_script("onnx_pretrained.py", "--model-dir", str(exported), *files, cwd=tiny_recipe)
-    assert a.returncode == 0 and b.returncode == 0, a.stderr + b.stderr
+    c = run_script("pretrained.py", "--checkpoint", str(exported / "model.pt"), *files, cwd=tiny_recipe)
+    assert a.returncode == 0 and b.returncode == 0 and c.returncode == 0, a.stderr + b.stderr + c.stderr
     assert a.stdout == b.stdout and len(a.stdout.splitlines()) == 3 and "channels" in a.stderr
-    empty = run_script("pretrained.py", "--model-dir", str(exported), "empty.wav", cwd=tiny_recipe)
-    assert empty.returncode == 1 and "empty" in empty.stderr and "Traceback" not in empty.stderr
+    assert c.stdout == a.stdout  # the PyTorch model with the training front end: the same words
+    for script, model in (("sherpa_onnx_pretrained.py", "--model-dir"), ("pretrained.py", "--checkpoint")):
+        path = exported if script != "pretrained.py" else exported / "model.pt"
+        empty = run_script(script, model, str(path), "empty.wav", cwd=tiny_recipe)
+        assert empty.returncode == 1 and "empty" in empty.stderr and "Traceback" not in empty.stderr
 
 
 def test_export_errors(tiny_recipe, exported, tmp_path):

@@ -13,7 +13,8 @@ Writes <out-dir> (default <exp-dir>/exported/<subnet name>):
     encoder.onnx decoder.onnx joiner.onnx tokens.txt    sherpa-onnx offline transducer
     encoder.int8.onnx decoder.int8.onnx joiner.int8.onnx    dynamic int8 (--int8 true)
     subnet.json model_card.json    the subnet and its card (params, MACs/s, file sizes, WER, RTF)
-Then transcribe wav files with ./pretrained.py (sherpa-onnx) or ./onnx_pretrained.py (onnxruntime).
+Then transcribe wav files with ./pretrained.py (PyTorch, model.pt), ./sherpa_onnx_pretrained.py (sherpa-onnx) or
+./onnx_pretrained.py (onnxruntime).
 WER/RTF in the card: --decode-sets runs PyTorch greedy search on those sets (precomputed fbank from
 --manifest-dir); --wer-summary copies WERs from decode.py's wer-summary files. Otherwise they are null.
 """

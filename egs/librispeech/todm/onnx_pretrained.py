@@ -10,7 +10,7 @@ Usage (from egs/librispeech/todm):
     ./onnx_pretrained.py --model-dir exp/exported/smallest --int8 true a.wav
     ./onnx_pretrained.py --model-dir exp/exported/smallest --decoding-method modified_beam_search --beam-size 4 a.wav
 
-Audio handling as pretrained.py. Prints "<file>: <text>" per file, and the real-time factor.
+Audio handling as sherpa_onnx_pretrained.py. Prints "<file>: <text>" per file, and the real-time factor.
 """
 
 import argparse

@@ -345,7 +345,7 @@ if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
   done
   log "  transcribing two test-clean files with sherpa-onnx (smallest subnet, int8):"
   # shellcheck disable=SC2046
-  ./pretrained.py --model-dir $exp_dir/exported/smallest --int8 true \
+  ./sherpa_onnx_pretrained.py --model-dir $exp_dir/exported/smallest --int8 true \
     $(find "$corpus_dir/test-clean" -name '*.flac' | sort | head -2)
 fi
 

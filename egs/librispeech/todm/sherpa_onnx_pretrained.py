@@ -5,9 +5,9 @@ sherpa_onnx.OfflineRecognizer.from_transducer computes its own kaldi-native-fban
 greedy / modified beam search over encoder.onnx, decoder.onnx and joiner.onnx (see export.py).
 
 Usage (from egs/librispeech/todm):
-    ./pretrained.py --model-dir exp/exported/smallest a.wav b.flac
-    ./pretrained.py --model-dir exp/exported/smallest --int8 true --num-threads 1 a.wav
-    ./pretrained.py --model-dir exp/exported/smallest --decoding-method modified_beam_search --beam-size 4 a.wav
+    ./sherpa_onnx_pretrained.py --model-dir exp/exported/smallest a.wav b.flac
+    ./sherpa_onnx_pretrained.py --model-dir exp/exported/smallest --int8 true --num-threads 1 a.wav
+    ./sherpa_onnx_pretrained.py --model-dir exp/exported/smallest --decoding-method modified_beam_search --beam-size 4 a.wav
 
 Audio: any format soundfile reads; several channels are averaged, other sample rates are resampled to
 16 kHz (both with a warning); empty files or files shorter than 0.08 s are an error.
