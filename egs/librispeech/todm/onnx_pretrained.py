@@ -14,28 +14,20 @@ Audio handling as sherpa_onnx_pretrained.py. Prints "<file>: <text>" per file, a
 """
 
 import argparse
-import logging
 import time
 
-from todm.cli import positive_int, run_main, setup_logging, str2bool
-from todm.data.features import SAMPLE_RATE
+from todm.cli import positive_int, run_main, setup_logging
 from todm.export import OnnxTransducer, read_wave, tokens_to_text
-
-log = logging.getLogger(__name__)
+from todm.export.transcribe import add_bundle_arguments, add_transcribe_arguments, report_transcripts
 
 
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    add = parser.add_argument
-    add("--model-dir", required=True, help="export.py output: encoder/decoder/joiner(.int8).onnx, tokens.txt")
-    add("--int8", type=str2bool, default=False, help="use the *.int8.onnx files")
-    add("--decoding-method", default="greedy_search", choices=["greedy_search", "modified_beam_search"])
-    add("--beam-size", type=positive_int, default=4)
-    add("--max-sym-per-frame", type=int, default=1)
-    add("--num-threads", type=int, default=1)
-    add("sound_files", nargs="+", help="audio files to transcribe")
+    add_bundle_arguments(parser)
+    parser.add_argument("--max-sym-per-frame", type=positive_int, default=1)
+    add_transcribe_arguments(parser)
     return parser
 
 
@@ -50,10 +42,8 @@ def main() -> None:
         for w in waves
     ]
     elapsed = time.perf_counter() - start
-    for path, tokens in zip(params.sound_files, hyps):
-        print(f"{path}: {tokens_to_text(tokens, model.pieces)}")
-    audio = sum(len(w) for w in waves) / SAMPLE_RATE
-    log.info("%d files, %.2f s of audio in %.3f s: RTF %.4f", len(waves), audio, elapsed, elapsed / audio)
+    texts = [tokens_to_text(tokens, model.pieces) for tokens in hyps]
+    report_transcripts(params.sound_files, texts, waves, elapsed)
 
 
 if __name__ == "__main__":

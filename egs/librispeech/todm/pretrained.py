@@ -15,20 +15,18 @@ Audio handling as sherpa_onnx_pretrained.py. Prints "<file>: <text>" per file, a
 """
 
 import argparse
-import logging
 import time
 from pathlib import Path
 
 import torch
 
-from todm.cli import positive_int, run_main, setup_logging
+from todm.cli import run_main, setup_logging
 from todm.data.features import SAMPLE_RATE, make_lhotse_extractor
 from todm.decode import decode_features
 from todm.errors import UserError
 from todm.export import read_tokens, read_wave, tokens_to_text
 from todm.export.standalone import load_standalone
-
-log = logging.getLogger(__name__)
+from todm.export.transcribe import add_transcribe_arguments, report_transcripts
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -38,10 +36,7 @@ def get_parser() -> argparse.ArgumentParser:
     add = parser.add_argument
     add("--checkpoint", required=True, help="export.py's standalone model.pt")
     add("--tokens", default=None, help="tokens.txt (default: the one next to --checkpoint)")
-    add("--decoding-method", default="greedy_search", choices=["greedy_search", "modified_beam_search"])
-    add("--beam-size", type=positive_int, default=4)
-    add("--num-threads", type=positive_int, default=1)
-    add("sound_files", nargs="+", help="audio files to transcribe")
+    add_transcribe_arguments(parser)
     return parser
 
 
@@ -63,17 +58,15 @@ def main() -> None:
     unk = pieces.index("<unk>") if "<unk>" in pieces else None  # read as blank, as icefall and sherpa-onnx
     extractor = make_lhotse_extractor()
     waves = [read_wave(f) for f in params.sound_files]
-    start = time.perf_counter()
-    for path, wave in zip(params.sound_files, waves):
+    start, texts = time.perf_counter(), []
+    for wave in waves:
         features = torch.from_numpy(extractor.extract(wave, SAMPLE_RATE)).unsqueeze(0)
         lens = torch.tensor([features.size(1)])
         (hyp,) = decode_features(
             model, None, features, lens, params.decoding_method, params.beam_size, unk_id=unk
         )
-        print(f"{path}: {tokens_to_text(hyp, pieces)}")
-    elapsed = time.perf_counter() - start
-    audio = sum(len(w) for w in waves) / SAMPLE_RATE
-    log.info("%d files, %.2f s of audio in %.3f s: RTF %.4f", len(waves), audio, elapsed, elapsed / audio)
+        texts.append(tokens_to_text(hyp, pieces))
+    report_transcripts(params.sound_files, texts, waves, time.perf_counter() - start)
 
 
 if __name__ == "__main__":

@@ -15,32 +15,19 @@ Prints "<file>: <text>" per file, and the real-time factor.
 """
 
 import argparse
-import logging
 import time
 
-from todm.cli import positive_int, run_main, setup_logging, str2bool
-from todm.data.features import SAMPLE_RATE
+from todm.cli import run_main, setup_logging
 from todm.export import read_wave, sherpa_decode, sherpa_recognizer
-
-log = logging.getLogger(__name__)
+from todm.export.transcribe import add_bundle_arguments, add_transcribe_arguments, report_transcripts
 
 
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    add = parser.add_argument
-    add("--model-dir", required=True, help="export.py output: encoder/decoder/joiner(.int8).onnx, tokens.txt")
-    add("--int8", type=str2bool, default=False, help="use the *.int8.onnx files")
-    add("--decoding-method", default="greedy_search", choices=["greedy_search", "modified_beam_search"])
-    add(
-        "--beam-size",
-        type=positive_int,
-        default=4,
-        help="modified_beam_search: sherpa-onnx's max_active_paths",
-    )
-    add("--num-threads", type=int, default=1)
-    add("sound_files", nargs="+", help="audio files to transcribe")
+    add_bundle_arguments(parser)
+    add_transcribe_arguments(parser)
     return parser
 
 
@@ -54,10 +41,7 @@ def main() -> None:
     start = time.perf_counter()
     results = sherpa_decode(recognizer, waves)
     elapsed = time.perf_counter() - start
-    for path, (text, _) in zip(params.sound_files, results):
-        print(f"{path}: {text}")
-    audio = sum(len(w) for w in waves) / SAMPLE_RATE
-    log.info("%d files, %.2f s of audio in %.3f s: RTF %.4f", len(waves), audio, elapsed, elapsed / audio)
+    report_transcripts(params.sound_files, [text for text, _ in results], waves, elapsed)
 
 
 if __name__ == "__main__":
