@@ -14,7 +14,16 @@ import torch
 from conftest import load_recipe_script
 
 from todm.errors import UserError
-from todm.model import SubnetConfig, SupernetConfig, Transducer, cpu_small, extract_config, num_params
+from todm.model import (
+    SubnetConfig,
+    SupernetConfig,
+    Transducer,
+    cpu_small,
+    extract_config,
+    largest,
+    num_params,
+    smallest,
+)
 from todm.search import (
     CostTable,
     EvolutionSettings,
@@ -74,8 +83,7 @@ def synthetic_wer(cfg: SupernetConfig, seed: int):
 
 
 def params_budget(cfg: SupernetConfig, frac: float) -> float:
-    space = SearchSpace(cfg)
-    lo, hi = (num_params(cfg, s, False) for s in (space.smallest(), space.largest()))
+    lo, hi = (num_params(cfg, s, False) for s in (smallest(cfg), largest(cfg)))
     return lo + frac * (hi - lo)
 
 
@@ -294,7 +302,7 @@ def test_default_budgets_lie_between_smallest_and_largest():
 
     cfg = cpu_small(vocab_size=500)
     space = SearchSpace(cfg)
-    small, large = static_costs(cfg, space.smallest()), static_costs(cfg, space.largest())
+    small, large = static_costs(cfg, smallest(cfg)), static_costs(cfg, largest(cfg))
     profiles = resolve_budgets(load_profiles(RECIPE / "conf" / "budgets.yaml"), CostTable(space))
     assert len(profiles) == 3
     for p in profiles:
@@ -315,7 +323,7 @@ def test_checkpoint_checks(tmp_path):
             search.get_parser().parse_args(args + ["--checkpoint", str(tmp_path / "foreign.pt")])
         )
     model = Transducer(tiny(vocab_size=20))
-    fixed = SearchSpace(model.cfg).smallest().to_dict()
+    fixed = smallest(model.cfg).to_dict()
     save_checkpoint(tmp_path / "baseline.pt", model, fixed_subnet=fixed)
     with pytest.raises(UserError, match="one-by-one baseline"):
         search.load_supernet(

@@ -191,14 +191,6 @@ class SubnetConfig:
         heads = ",".join(str(lc.ssm_heads) for lc in self.layers)
         return f"L{self.depth}[{idx}] ffn[{ffn}] heads[{heads}]"
 
-    @classmethod
-    def largest(cls, cfg: SupernetConfig) -> SubnetConfig:
-        return largest(cfg)
-
-    @classmethod
-    def smallest(cls, cfg: SupernetConfig) -> SubnetConfig:
-        return smallest(cfg)
-
     def num_params(self, cfg: SupernetConfig, include_training_heads: bool = True) -> int:
         """Parameters of the extracted model (see todm.model.cost.num_params)."""
         from .cost import num_params

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import SubnetConfig, SupernetConfig, extract_config, largest
+from .config import SubnetConfig, SupernetConfig, extract_config
 from .encoder import Conv2dSubsampling, Encoder
 from .ssm import SSM_KERNEL_PARAMS
 
@@ -172,6 +172,3 @@ class Transducer(nn.Module):
         for name, param in self.named_parameters():
             (kernel if name.rsplit(".", 1)[-1] in SSM_KERNEL_PARAMS else rest).append(param)
         return [{"params": rest, "lr": lr}, {"params": kernel, "lr": lr * ssm_kernel_lr_scale}]
-
-    def largest_subnet(self) -> SubnetConfig:
-        return largest(self.cfg)

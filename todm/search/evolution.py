@@ -26,7 +26,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from todm.model import SubnetConfig
+from todm.model import SubnetConfig, smallest
 
 from .space import SearchSpace, subnet_key
 
@@ -88,7 +88,7 @@ def make_feasible(
     while not feasible(subnet):
         smaller = space.shrink_step(subnet, rng)
         if smaller is None:
-            return space.smallest()
+            return smallest(space.cfg)
         subnet = smaller
     return subnet
 

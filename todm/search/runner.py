@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from todm.errors import UserError
-from todm.model import SubnetConfig
+from todm.model import SubnetConfig, largest, smallest
 
 from .budgets import Budget, BundleSize, Costs, static_costs
 from .evolution import Evaluated, EvolutionSettings, SearchResult, evolutionary_search, random_search
@@ -112,9 +112,9 @@ def resolve_budgets(profiles: list[Budget], table: CostTable) -> list[Budget]:
     """Resolve relative budgets and refuse any profile the smallest subnet already violates."""
     space = table.space
     small = table.costs(
-        space.smallest(), any(b.needs_latency or "max_latency_ms" in b.relative for b in profiles)
+        smallest(space.cfg), any(b.needs_latency or "max_latency_ms" in b.relative for b in profiles)
     )
-    large = table.costs(space.largest(), small.latency_ms is not None)
+    large = table.costs(largest(space.cfg), small.latency_ms is not None)
     resolved = []
     for budget in profiles:
         budget = budget.resolve(small, large)
@@ -122,7 +122,7 @@ def resolve_budgets(profiles: list[Budget], table: CostTable) -> list[Budget]:
         if broken:
             raise UserError(
                 f"profile {budget.name!r} ({budget.describe()}) is below the smallest subnet "
-                f"{space.smallest().describe()}: {describe_costs(small)} ({'; '.join(broken)})"
+                f"{smallest(space.cfg).describe()}: {describe_costs(small)} ({'; '.join(broken)})"
             )
         if not budget.violations(large):
             logger.warning(
@@ -189,7 +189,7 @@ class Search:
     def references(self) -> dict[str, dict]:
         """Evaluate the largest and smallest subnets (the ends of every front)."""
         out = {}
-        for name, subnet in (("largest", self.space.largest()), ("smallest", self.space.smallest())):
+        for name, subnet in (("largest", largest(self.space.cfg)), ("smallest", smallest(self.space.cfg))):
             self.evaluate(subnet, "-", "reference", -1)
             out[name] = self.history.get(subnet_key(subnet))
         return out

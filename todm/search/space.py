@@ -14,7 +14,7 @@ import itertools
 import random
 from collections.abc import Iterator
 
-from todm.model import LayerChoice, SubnetConfig, SupernetConfig, largest, sample_subnet, smallest
+from todm.model import LayerChoice, SubnetConfig, SupernetConfig, sample_subnet
 
 
 def subnet_key(subnet: SubnetConfig) -> str:
@@ -33,12 +33,6 @@ class SearchSpace:
 
     def __init__(self, cfg: SupernetConfig) -> None:
         self.cfg = cfg
-
-    def largest(self) -> SubnetConfig:
-        return largest(self.cfg)
-
-    def smallest(self) -> SubnetConfig:
-        return smallest(self.cfg)
 
     def sample(self, rng: random.Random) -> SubnetConfig:
         """Uniform depth, uniform layer subset, uniform widths (todm.model.sample_subnet)."""
