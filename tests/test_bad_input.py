@@ -1,6 +1,7 @@
 """Bad user input gets one clear line naming the file or option; internal bugs keep their traceback."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -76,6 +77,30 @@ def test_run_main_prints_user_errors_in_one_line_and_keeps_tracebacks_of_bugs(tm
     assert user.returncode == 1 and user.stderr.strip() == "ERROR: --thing x: expected y"
     bug = subprocess.run([sys.executable, str(script), "bug"], capture_output=True, text=True, check=False)
     assert bug.returncode == 1 and "Traceback" in bug.stderr and "ValueError: an internal bug" in bug.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--max-duration", "0"], "--max-duration 0.0: must be > 0"),
+        (["--max-duration", "-5"], "--max-duration -5.0: must be > 0"),
+        (["--world-size", "0"], "--world-size 0: must be >= 1"),
+        (["--max-steps", "-1"], "--max-steps and --max-train-minutes must be >= 0"),
+        (["--noise-prob", "1.5"], "--noise-prob 1.5: expected a probability"),
+        (["--noise-snr", "20,10"], "--noise-snr '20,10': expected 'low,high'"),
+        (["--save-every-n", "0"], "--save-every-n 0: must be >= 1"),
+        (["--log-interval", "0"], "--log-interval 0: must be >= 1"),
+        (["--num-random-subnets", "-1"], "--num-random-subnets -1: must be >= 0"),
+        (["--dropout-min", "0.2", "--dropout-max", "0.1"], "expected 0 <= min <= max < 1"),
+        (["--dropout-max", "1.0"], "expected 0 <= min <= max < 1"),
+        (["--alpha-min", "2", "--alpha-max", "1"], "--alpha-min 2.0 is above --alpha-max 1.0"),
+    ],
+)
+def test_train_py_options_are_checked_before_anything_runs(args, message):
+    train = load_recipe_script("train")
+    with pytest.raises(UserError, match=re.escape(message)):
+        train.check_options(train.get_parser().parse_args(args))
+    train.check_options(train.get_parser().parse_args([]))  # the defaults pass
 
 
 def test_train_py_names_an_unknown_preset(tiny_data, tmp_path):

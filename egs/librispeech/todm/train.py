@@ -276,6 +276,20 @@ def check_options(params) -> None:
         raise UserError("--max-steps and --max-train-minutes must be >= 0 (0: no limit)")
     if not 0.0 <= params.noise_prob <= 1.0:
         raise UserError(f"--noise-prob {params.noise_prob}: expected a probability in [0, 1]")
+    for option in ("save_every_n", "log_interval", "average_period"):
+        if getattr(params, option) < 1:
+            raise UserError(
+                f"--{option.replace('_', '-')} {getattr(params, option)}: must be >= 1 (optimizer steps)"
+            )
+    if params.num_random_subnets < 0:
+        raise UserError(f"--num-random-subnets {params.num_random_subnets}: must be >= 0")
+    if not 0.0 <= params.dropout_min <= params.dropout_max < 1.0:
+        raise UserError(
+            f"--dropout-min {params.dropout_min} --dropout-max {params.dropout_max}: "
+            "expected 0 <= min <= max < 1"
+        )
+    if params.alpha_min > params.alpha_max:
+        raise UserError(f"--alpha-min {params.alpha_min} is above --alpha-max {params.alpha_max}")
     parse_snr_range(params.noise_snr)
 
 
