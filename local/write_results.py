@@ -106,9 +106,10 @@ def subnet_section(exp_dir: Path) -> list[str]:
         "",
         (
             "| subnet | architecture | params | MACs/s | int8 MB | test-clean greedy | test-other greedy "
-            "| test-clean beam 4 | test-other beam 4 | RTF (PyTorch greedy) |"
+            "| test-clean beam 4 | test-other beam 4 | RTF (PyTorch greedy) "
+            "| sherpa-onnx test-clean fp32 / int8 | sherpa-onnx int8 RTF | peak memory int8 |"
         ),
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     order = {"largest": 0, "smallest": 2}
     for card_path in sorted(cards, key=lambda p: (order.get(p.parent.name, 1), p.parent.name)):
@@ -122,11 +123,22 @@ def subnet_section(exp_dir: Path) -> list[str]:
             return f"{wer[test_set]['greedy_search']:.2f}" if test_set in wer else "n/a"
 
         speed = rtf.get("test-clean", {}).get("pytorch_greedy_search")
+        clean = wer.get("test-clean", {})
+        sherpa = " / ".join(
+            f"{clean[f'sherpa_onnx_{d}_greedy_search']:.2f}"
+            if f"sherpa_onnx_{d}_greedy_search" in clean
+            else "n/a"
+            for d in ("fp32", "int8")
+        )
+        int8_rtf = rtf.get("test-clean", {}).get("sherpa_onnx_int8")
+        int8_peak = (card.get("peak_memory_mb") or {}).get("sherpa_onnx_int8")
         rows.append(
             f"| {name} | {card['subnet_description']} | {card['params'] / 1e6:.2f}M | "
             f"{card['encoder_macs_per_second'] / 1e6:.1f}M | {int8:.2f} | {greedy('test-clean')} | "
             f"{greedy('test-other')} | {beam_wer(exp_dir, 'test-clean', name)} | "
-            f"{beam_wer(exp_dir, 'test-other', name)} | {speed if speed is not None else 'n/a'} |"
+            f"{beam_wer(exp_dir, 'test-other', name)} | {speed if speed is not None else 'n/a'} | {sherpa} | "
+            f"{int8_rtf if int8_rtf is not None else 'n/a'} | "
+            f"{f'{int8_peak:.0f} MB' if int8_peak is not None else 'n/a'} |"
         )
     return [*rows, ""]
 

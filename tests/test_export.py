@@ -257,6 +257,31 @@ def test_export_directory(exported):
         card["wer"]["test-clean"]["greedy_search"] < 50
         and card["rtf"]["test-clean"]["pytorch_greedy_search"] > 0
     )
+    assert card["streaming"] is False and set(card["peak_memory_mb"]) == {
+        "sherpa_onnx_fp32",
+        "sherpa_onnx_int8",
+    }
+
+
+def test_model_card_gives_sherpa_onnx_wer_of_the_fp32_and_int8_files(tiny_recipe, exported):
+    """The card's sherpa-onnx WERs are those of decoding the set's audio with each file set in this process."""
+    from lhotse import load_manifest
+
+    from todm.export.bundle_eval import cut_waves
+
+    card = json.loads((exported / "model_card.json").read_text())
+    cuts = load_manifest(tiny_recipe / "data" / "fbank" / "librispeech_cuts_test-clean.jsonl.gz")
+    cwd = os.getcwd()
+    os.chdir(tiny_recipe)  # the manifest's audio paths are relative to the recipe directory
+    try:
+        waves, refs = cut_waves(cuts)
+    finally:
+        os.chdir(cwd)
+    for int8, key in ((False, "sherpa_onnx_fp32"), (True, "sherpa_onnx_int8")):
+        texts = [text for text, _ in sherpa_decode(sherpa_recognizer(exported, int8), waves)]
+        expected = word_error_rate(refs, [t.split() for t in texts])["wer"]
+        assert card["wer"]["test-clean"][f"{key}_greedy_search"] == pytest.approx(expected, abs=0.006)
+        assert card["rtf"]["test-clean"][key] > 0 and card["peak_memory_mb"][key] > 0
 
 
 def test_standalone_equals_supernet_subnet(tiny_recipe, exported):

@@ -133,8 +133,16 @@ def test_results_table_from_fixture_experiment(tmp_path):
         "params": 123456,
         "encoder_macs_per_second": 7_654_321,
         "file_bytes": {"encoder.int8.onnx": 250_000, "model.pt": 9},
-        "wer": {"test-clean": {"greedy_search": 12.34}, "test-other": {"greedy_search": 23.45}},
-        "rtf": {"test-clean": {"pytorch_greedy_search": 0.0123}},
+        "wer": {
+            "test-clean": {
+                "greedy_search": 12.34,
+                "sherpa_onnx_fp32_greedy_search": 12.4,
+                "sherpa_onnx_int8_greedy_search": 12.9,
+            },
+            "test-other": {"greedy_search": 23.45},
+        },
+        "rtf": {"test-clean": {"pytorch_greedy_search": 0.0123, "sherpa_onnx_int8": 0.004}},
+        "peak_memory_mb": {"sherpa_onnx_int8": 21.4},
     }
     (card_dir / "model_card.json").write_text(json.dumps(card))
     beam = exp / "modified_beam_search"
@@ -152,8 +160,8 @@ def test_results_table_from_fixture_experiment(tmp_path):
     assert "30.0 min of wall time, 1200 optimizer steps (0.67 steps/s)" in text
     assert "largest: pruned 0.412 simple 0.5 | smallest: pruned 0.6 simple 0.7" in text
     assert (
-        "| smallest | L2[0,2] ffn[48,48] heads[2,2] | 0.12M | 7.7M | 0.25 | 12.34 | 23.45 | 11.11 | n/a | 0.0123 |"
-        in text
+        "| smallest | L2[0,2] ffn[48,48] heads[2,2] | 0.12M | 7.7M | 0.25 | 12.34 | 23.45 | 11.11 | n/a | 0.0123 "
+        "| 12.40 / 12.90 | 0.004 | 21 MB |" in text
     )
     assert "| 10.0 | 400 | 55.50 |" in text and "| 30.0 | 1200 | 33.30 |" in text
     assert (docs / "learning-curve.png").stat().st_size > 0

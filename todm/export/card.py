@@ -2,7 +2,8 @@
 
 Fields: subnet (JSON + description), params (deployed: encoder + decoder + joiner; the training heads are
 not exported), encoder MACs per second of audio (todm.model.macs on a 10 s utterance, divided by 10), file
-sizes in bytes, WER per test set and RTF per runtime when known (None otherwise), and where it came from.
+sizes in bytes, WER per test set and RTF per runtime (PyTorch; sherpa-onnx with the fp32 and the int8 files)
+and sherpa-onnx's peak memory when measured (None otherwise), whether it streams, and where it came from.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ def model_card(
     wer: dict | None = None,
     rtf: dict | None = None,
     vocabulary: str | None = None,
+    peak_memory_mb: dict | None = None,
 ) -> dict:
     """Build the card for `subnet` of `supernet_cfg` exported into `out_dir`."""
     out_dir = Path(out_dir)
@@ -49,8 +51,10 @@ def model_card(
             "vocabulary": vocabulary,  # todm.data.bpe.vocabulary_fingerprint of tokens.txt's pieces
             "subsampling": "T' = ((T-1)//2 - 1)//2 (4x)",
         },
-        "wer": wer or None,
+        "streaming": False,  # a full-utterance (offline) model: sherpa-onnx's OfflineRecognizer
+        "wer": wer or None,  # per set: PyTorch greedy, and sherpa-onnx's greedy from the fp32 and int8 files
         "rtf": rtf or None,
+        "peak_memory_mb": peak_memory_mb or None,  # sherpa-onnx recognizer + decoding, 1 thread
         "source": source or {},
     }
 

@@ -57,6 +57,13 @@ def get_parser() -> argparse.ArgumentParser:
     add("--int8", type=str2bool, default=True, help="also write dynamically quantized *.int8.onnx")
     add("--onnx", type=str2bool, default=True, help="write the ONNX files (false: model.pt only)")
     add("--decode-sets", default="", help="comma-separated sets to decode (greedy) for the model card")
+    add(
+        "--sherpa-eval",
+        type=str2bool,
+        default=True,
+        help="with --decode-sets: also decode them from the audio with sherpa-onnx, fp32 and int8 files "
+        "(WER, RTF, peak memory in the card)",
+    )
     add("--manifest-dir", default="data/fbank")
     add("--bpe-model", default=None, help="for --decode-sets (default: bpe.model beside --tokens)")
     add("--wer-summary", default="", help="set=wer-summary-file,... copied into the model card")
@@ -107,7 +114,7 @@ def main() -> None:
         paths = export_onnx(small, out_dir, meta)
         if params.int8:
             quantize_int8(paths)
-    wer, rtf = {}, {}
+    wer, rtf, peak = {}, {}, {}
     for item in filter(None, params.wer_summary.split(",")):
         test_set, _, path = item.partition("=")
         if not path:
@@ -117,14 +124,13 @@ def main() -> None:
     if sets:
         from todm.data.bpe import load_bpe
         from todm.data.loader import load_cuts
+        from todm.decode import word_error_rate
+        from todm.export.bundle_eval import evaluate_bundle
 
         sp = load_bpe(params.bpe_model or Path(params.tokens).with_name("bpe.model"))
         for test_set in sets:
-            results, timing = decode_cuts(
-                small, None, load_cuts(params.manifest_dir, [test_set]), sp, max_duration=params.max_duration
-            )
-            from todm.decode import word_error_rate
-
+            cuts = load_cuts(params.manifest_dir, [test_set])
+            results, timing = decode_cuts(small, None, cuts, sp, max_duration=params.max_duration)
             stats = word_error_rate([r for _, r, _ in results], [h for _, _, h in results])
             wer[test_set] = {"greedy_search": round(stats["wer"], 2)}
             rtf[test_set] = {
@@ -132,7 +138,22 @@ def main() -> None:
                 "threads": torch.get_num_threads(),
             }
             log.info("[%s] WER %.2f%%, PyTorch RTF %.4f", test_set, stats["wer"], timing.rtf)
-    card = model_card(model.cfg, subnet, out_dir, name, source, wer, rtf, vocabulary_fingerprint(pieces))
+            if params.onnx and params.sherpa_eval:
+                for dtype, got in evaluate_bundle(out_dir, cuts, 1, params.int8).items():
+                    wer[test_set][f"sherpa_onnx_{dtype}_greedy_search"] = got["greedy_search"]
+                    rtf[test_set][f"sherpa_onnx_{dtype}"] = got["rtf"]
+                    peak[f"sherpa_onnx_{dtype}"] = max(peak.get(f"sherpa_onnx_{dtype}", 0.0), got["peak_mb"])
+                    log.info(
+                        "[%s] sherpa-onnx %s: WER %.2f%%, RTF %.4f, peak memory %.1f MB (1 thread)",
+                        test_set,
+                        dtype,
+                        got["greedy_search"],
+                        got["rtf"],
+                        got["peak_mb"],
+                    )
+    card = model_card(
+        model.cfg, subnet, out_dir, name, source, wer, rtf, vocabulary_fingerprint(pieces), peak
+    )
     write_model_card(out_dir / "model_card.json", card)
     log.info("exported %s to %s (%d files)", name, out_dir, len(card["file_bytes"]))
 
