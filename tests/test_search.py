@@ -361,6 +361,8 @@ def test_search_script_end_to_end(tiny_data, tmp_path, monkeypatch):
         "60%",
         "--max-latency-ms",
         "1000",
+        "--max-memory-mb",
+        "1000",
         "--population",
         "2",
         "--generations",
@@ -377,7 +379,15 @@ def test_search_script_end_to_end(tiny_data, tmp_path, monkeypatch):
         p.name for p in out.iterdir()
     }
     records = [json.loads(x) for x in (out / "history.jsonl").read_text().splitlines()]
-    assert all(r["latency_ms"] > 0 and 0 <= r["wer"] for r in records)
+    assert all(r["latency_ms"] > 0 and r["peak_mb"] > 0 and 0 <= r["wer"] for r in records)
+    # the latency and memory are sherpa-onnx's on the exported int8 files: a budget below what the smallest
+    # subnet's recognizer needs is refused with the measured number
+    low = [*argv, "--search-dir", str(tmp_path / "s2")]
+    low[low.index("--max-memory-mb") + 1] = "0.01"
+    monkeypatch.setattr(sys, "argv", low)
+    with pytest.raises(UserError, match=r"peak memory [0-9.]+ MB > 0\.01 MB"):
+        search.main()
+    monkeypatch.setattr(sys, "argv", argv)
     n = len(records)
     search.main()  # resumes: nothing new to decode
     assert len((out / "history.jsonl").read_text().splitlines()) == n

@@ -4,7 +4,7 @@ sherpa_onnx only (not torch), so the growth of its peak RSS is what the recogniz
     python sherpa_worker.py <waves.npz> <encoder> <decoder> <joiner> <tokens> <num_threads> <method> <beam>
 
 Prints one line "RESULT {json}": texts (one per wave, in the npz's order), decode seconds (model time, without
-reading audio) and peak_mb: the process's peak resident memory while it builds the recognizer and decodes, less
+reading audio; "each": per wave) and peak_mb: the process's peak resident memory while it builds the recognizer and decodes, less
 its resident memory just before (Linux: the peak is reset there through /proc/self/clear_refs).
 Utterances are decoded one at a time, as a device transcribes them.
 """
@@ -44,16 +44,18 @@ def main() -> None:
         max_active_paths=int(beam),
         modeling_unit="bpe",
     )
-    texts, seconds = [], 0.0
+    texts, seconds = [], []
     for wave in waves:
         start = time.perf_counter()
         stream = recognizer.create_stream()
         stream.accept_waveform(16000, wave)
         recognizer.decode_stream(stream)
-        seconds += time.perf_counter() - start
+        seconds.append(time.perf_counter() - start)
         texts.append(stream.result.text.strip())
     peak_mb = (memory_kb("VmHWM") - before) / 1024
-    print("RESULT " + json.dumps({"texts": texts, "seconds": seconds, "peak_mb": peak_mb}))
+    print(
+        "RESULT " + json.dumps({"texts": texts, "seconds": sum(seconds), "each": seconds, "peak_mb": peak_mb})
+    )
 
 
 if __name__ == "__main__":

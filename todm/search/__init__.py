@@ -2,7 +2,8 @@
 
 space.py      SearchSpace: sample / mutate / crossover / repair / shrink_step / grow_step over subnets.
 budgets.py    Budget profiles ('2.5M', '300M', '55%', YAML), Costs (params, MACs/s, model MB, latency),
-              LatencyMeter (encoder + greedy search, one thread, median).
+              DeployedMeter (the exported files in sherpa-onnx: latency and peak memory) and
+              LatencyMeter (PyTorch encoder + greedy search), one thread, median.
 evolution.py  evolutionary_search (constraint-aware, seeded) and the random_search baseline.
 fitness.py    WerEvaluator (greedy WER on a fixed dev subset) and JsonlStore (the resumable cache).
 runner.py     Search: shared evaluation cache, one evolution per profile, chosen subnets.
@@ -13,6 +14,7 @@ from .budgets import (
     Budget,
     BundleSize,
     Costs,
+    DeployedMeter,
     LatencyMeter,
     exported_bundle_mb,
     load_profiles,
@@ -31,6 +33,7 @@ __all__ = [
     "BundleSize",
     "CostTable",
     "Costs",
+    "DeployedMeter",
     "EvolutionSettings",
     "JsonlStore",
     "LatencyMeter",

@@ -36,8 +36,14 @@ from todm.model import SubnetConfig, SupernetConfig, Transducer, encoder_frames,
 
 REFERENCE_SECONDS = 10.0
 FRAMES_PER_SECOND = 100  # 10 ms fbank frame shift
-BUDGET_KEYS = ("max_params", "max_macs", "max_latency_ms", "max_model_mb", "model_dtype")
-_COST_OF = {"max_params": "params", "max_macs": "macs", "max_latency_ms": "latency_ms", "max_model_mb": ""}
+BUDGET_KEYS = ("max_params", "max_macs", "max_latency_ms", "max_model_mb", "max_memory_mb", "model_dtype")
+_COST_OF = {
+    "max_params": "params",
+    "max_macs": "macs",
+    "max_latency_ms": "latency_ms",
+    "max_model_mb": "",
+    "max_memory_mb": "peak_mb",
+}
 _SUFFIXES = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
 
 
@@ -66,6 +72,7 @@ class Costs:
     model_mb_fp32: float
     model_mb_int8: float
     latency_ms: float | None = None  # per second of audio; None when not measured
+    peak_mb: float | None = None  # peak memory of the deployed runtime decoding; None when not measured
 
     def model_mb(self, dtype: str) -> float:
         return self.model_mb_int8 if dtype == "int8" else self.model_mb_fp32
@@ -80,6 +87,7 @@ class Budget:
     max_macs: float | None = None
     max_latency_ms: float | None = None
     max_model_mb: float | None = None
+    max_memory_mb: float | None = None
     model_dtype: str = "fp32"
     relative: dict[str, float] = field(default_factory=dict)  # key -> fraction, resolved by `resolve`
 
@@ -99,8 +107,8 @@ class Budget:
                 getattr(c, _COST_OF[key]) if key != "max_model_mb" else c.model_mb(self.model_dtype)
                 for c in (small, large)
             )
-            if key == "max_latency_ms" and (lo is None or hi is None):
-                raise ValueError("relative latency budgets need measured latencies")
+            if key in ("max_latency_ms", "max_memory_mb") and (lo is None or hi is None):
+                raise ValueError("relative latency and memory budgets need measured latencies")
             values[key] = lo + frac * (hi - lo)
         return dataclasses.replace(self, **values, relative={})
 
@@ -110,11 +118,13 @@ class Budget:
             "max_macs": self.max_macs,
             "max_latency_ms": self.max_latency_ms,
             "max_model_mb": self.max_model_mb,
+            "max_memory_mb": self.max_memory_mb,
         }
 
     @property
     def needs_latency(self) -> bool:
-        return self.max_latency_ms is not None
+        """Latency and peak memory come from the same measured run of the deployed files."""
+        return self.max_latency_ms is not None or self.max_memory_mb is not None
 
     def violations(self, costs: Costs) -> list[str]:
         """Human-readable list of exceeded bounds (empty: feasible)."""
@@ -132,6 +142,11 @@ class Budget:
                 raise ValueError(f"profile {self.name!r} bounds latency but the latency was not measured")
             if costs.latency_ms > self.max_latency_ms:
                 out.append(f"latency {costs.latency_ms:.1f} ms/s > {self.max_latency_ms:.4g} ms/s")
+        if self.max_memory_mb is not None:
+            if costs.peak_mb is None:
+                raise ValueError(f"profile {self.name!r} bounds peak memory but it was not measured")
+            if costs.peak_mb > self.max_memory_mb:
+                out.append(f"peak memory {costs.peak_mb:.1f} MB > {self.max_memory_mb:.4g} MB")
         return out
 
     def describe(self) -> str:
@@ -144,6 +159,8 @@ class Budget:
             parts.append(f"latency<={self.max_latency_ms:.4g}ms/s")
         if self.max_model_mb is not None:
             parts.append(f"{self.model_dtype}<={self.max_model_mb:.4g}MB")
+        if self.max_memory_mb is not None:
+            parts.append(f"peak memory<={self.max_memory_mb:.4g}MB")
         return " ".join(parts)
 
     def to_dict(self) -> dict:
@@ -359,3 +376,42 @@ class LatencyMeter:
         finally:
             torch.set_num_threads(previous)
         return 1000.0 * statistics.median(times) / self.seconds
+
+
+class DeployedMeter:
+    """Latency and peak memory of what ships: the subnet exported (ONNX, int8 by default) and decoded by
+    sherpa-onnx from the waveform (its front end and greedy search), in a fresh process, at `num_threads`.
+
+    Latency: ms per second of audio of one fixed utterance, median of `repeats` runs after `warmup`; peak
+    memory: what building the recognizer and decoding add to the process (todm.export.bundle_eval)."""
+
+    def __init__(
+        self,
+        model: Transducer,
+        wave,
+        tokens: str | Path,
+        warmup: int = 2,
+        repeats: int = 5,
+        num_threads: int = 1,
+        int8: bool = True,
+    ) -> None:
+        self.model, self.wave, self.tokens = model, wave, Path(tokens)
+        self.seconds = len(wave) / 16000
+        self.warmup, self.repeats, self.num_threads, self.int8 = warmup, repeats, num_threads, int8
+
+    def __call__(self, subnet: SubnetConfig) -> tuple[float, float]:
+        import shutil
+        import tempfile
+
+        from todm.export.bundle_eval import sherpa_transcribe
+        from todm.export.onnx_export import export_onnx, quantize_int8
+
+        with tempfile.TemporaryDirectory() as tmp:
+            paths = export_onnx(self.model.extract(subnet).eval(), tmp)
+            if self.int8:
+                quantize_int8(paths)
+            shutil.copyfile(self.tokens, Path(tmp) / "tokens.txt")
+            got = sherpa_transcribe(
+                tmp, [self.wave] * (self.warmup + self.repeats), self.int8, self.num_threads
+            )
+        return 1000.0 * statistics.median(got["each"][self.warmup :]) / self.seconds, float(got["peak_mb"])

@@ -31,12 +31,13 @@ logger = logging.getLogger(__name__)
 
 
 class CostTable:
-    """Costs per subnet: analytic ones memoised, latency measured once and kept in `latency_store`."""
+    """Costs per subnet: analytic ones memoised, latency (and, from a deployed meter, peak memory) measured once
+    and kept in `latency_store`. A meter returns the latency in ms per second of audio, or (latency, peak MB)."""
 
     def __init__(
         self,
         space: SearchSpace,
-        latency_meter: Callable[[SubnetConfig], float] | None = None,
+        latency_meter: Callable[[SubnetConfig], float | tuple[float, float | None]] | None = None,
         latency_store: JsonlStore | None = None,
         bundle_size: BundleSize | None = None,
         bundle_meter: Callable[[SubnetConfig], tuple[float, float]] | None = None,
@@ -50,7 +51,7 @@ class CostTable:
         )
         self.bundle_meter, self.bundle_store = bundle_meter, bundle_store
         self._static: dict[str, Costs] = {}
-        self._latency: dict[str, float] = {}
+        self._latency: dict[str, tuple[float, float | None]] = {}
         self._exported: dict[str, tuple[float, float]] = {}
         self.measurements = 0
 
@@ -73,18 +74,24 @@ class CostTable:
     def has_latency(self) -> bool:
         return self.meter is not None
 
-    def latency(self, subnet: SubnetConfig) -> float:
+    def latency(self, subnet: SubnetConfig) -> tuple[float, float | None]:
+        """(ms per second of audio, peak memory MB or None) of the measured run."""
         key = subnet_key(subnet)
         if key not in self._latency:
             record = self.store.get(key) if self.store is not None else None
             if record is None:
                 if self.meter is None:
-                    raise UserError("a latency budget needs latency measurement (--measure-latency true)")
-                record = {"key": key, "latency_ms": float(self.meter(subnet))}
+                    raise UserError(
+                        "a latency or memory budget needs latency measurement (--measure-latency true)"
+                    )
+                measured = self.meter(subnet)
+                latency, peak = measured if isinstance(measured, tuple) else (measured, None)
+                record = {"key": key, "latency_ms": float(latency), "peak_mb": peak}
                 self.measurements += 1
                 if self.store is not None:
                     self.store.append(record)
-            self._latency[key] = float(record["latency_ms"])
+            peak = record.get("peak_mb")
+            self._latency[key] = (float(record["latency_ms"]), None if peak is None else float(peak))
         return self._latency[key]
 
     def costs(self, subnet: SubnetConfig, with_latency: bool | None = None) -> Costs:
@@ -93,7 +100,7 @@ class CostTable:
             self._static[key] = static_costs(self.space.cfg, subnet, self.bundle_size)
         c = self._static[key]
         if with_latency if with_latency is not None else self.has_latency:
-            c = Costs(c.params, c.macs, c.model_mb_fp32, c.model_mb_int8, self.latency(subnet))
+            c = Costs(c.params, c.macs, c.model_mb_fp32, c.model_mb_int8, *self.latency(subnet))
         return c
 
     def feasible_for(self, budget: Budget) -> Callable[[SubnetConfig], bool]:
@@ -105,14 +112,16 @@ def describe_costs(c: Costs) -> str:
         f"{c.params / 1e6:.3f}M params, {c.macs / 1e6:.1f}M MACs/s, {c.model_mb_fp32:.2f} MB fp32 / "
         f"{c.model_mb_int8:.2f} MB int8"
     )
-    return text + (f", {c.latency_ms:.1f} ms/s latency" if c.latency_ms is not None else "")
+    text += f", {c.latency_ms:.1f} ms/s latency" if c.latency_ms is not None else ""
+    return text + (f", {c.peak_mb:.1f} MB peak memory" if c.peak_mb is not None else "")
 
 
 def resolve_budgets(profiles: list[Budget], table: CostTable) -> list[Budget]:
     """Resolve relative budgets and refuse any profile the smallest subnet already violates."""
     space = table.space
     small = table.costs(
-        smallest(space.cfg), any(b.needs_latency or "max_latency_ms" in b.relative for b in profiles)
+        smallest(space.cfg),
+        any(b.needs_latency or {"max_latency_ms", "max_memory_mb"} & set(b.relative) for b in profiles),
     )
     large = table.costs(largest(space.cfg), small.latency_ms is not None)
     resolved = []
@@ -178,6 +187,7 @@ class Search:
                 "model_mb_fp32": c.model_mb_fp32,
                 "model_mb_int8": c.model_mb_int8,
                 "latency_ms": c.latency_ms,
+                "peak_mb": c.peak_mb,
                 "profile": profile,
                 "method": method,
                 "generation": generation,

@@ -12,8 +12,10 @@ Usage (from egs/librispeech/todm):
 
 Without --epoch/--iter/--checkpoint the newest epoch-N.pt or checkpoint-K.pt in --exp-dir is searched.
 Budgets: --max-params (deployed parameters), --max-macs (encoder MACs per second of audio, counted on a 10 s
-utterance), --max-latency-ms (measured encoder + greedy search ms per second of audio, one thread, median
-of --latency-repeats after --latency-warmup runs), --max-model-mb (--model-dtype fp32: 4 bytes/param; int8:
+utterance), --max-latency-ms (ms per second of audio of the dev subset's median-length utterance, median of
+--latency-repeats after --latency-warmup runs at --latency-threads: by default each subnet exported, int8, and
+decoded from the waveform by sherpa-onnx as it ships; --latency-runtime pytorch times the extracted PyTorch
+subnet instead), --max-memory-mb (sherpa-onnx's peak memory in that run), --max-model-mb (--model-dtype fp32: 4 bytes/param; int8:
 1 byte per Linear/Conv weight + 4 for the rest). Numbers take k/M/G suffixes, or 'P%' (P% of the way from the
 smallest subnet to the largest). The command-line budgets form one profile (--profile-name); --budgets adds
 the profiles of a YAML file (see conf/budgets.yaml). Each profile gets one chosen subnet.
@@ -33,15 +35,17 @@ from pathlib import Path
 import torch
 
 from todm.checkpoint import checkpoint_config, load_model_state, newest_checkpoint, read_checkpoint
-from todm.cli import run_main, setup_logging, str2bool
+from todm.cli import positive_int, run_main, setup_logging, str2bool
 from todm.data.bpe import load_bpe
 from todm.data.loader import check_vocab, load_cuts
 from todm.errors import UserError
+from todm.export.bundle_eval import cut_waves
 from todm.io import write_text_atomic
 from todm.model import Transducer
 from todm.search import (
     BundleSize,
     CostTable,
+    DeployedMeter,
     EvolutionSettings,
     JsonlStore,
     LatencyMeter,
@@ -80,6 +84,7 @@ def get_parser() -> argparse.ArgumentParser:
     add("--max-macs", default=None)
     add("--max-latency-ms", default=None)
     add("--max-model-mb", default=None)
+    add("--max-memory-mb", default=None, help="peak memory of the deployed runtime decoding (sherpa-onnx)")
     add("--model-dtype", default="fp32", choices=["fp32", "int8"], help="what --max-model-mb counts")
     add("--profile-name", default="cli", help="name of the profile made of the command-line budgets")
     add("--population", type=int, default=8, help="children evaluated per generation")
@@ -93,6 +98,16 @@ def get_parser() -> argparse.ArgumentParser:
     add("--measure-latency", type=str2bool, default=True, help="measure latency of every evaluated subnet")
     add("--latency-warmup", type=int, default=2)
     add("--latency-repeats", type=int, default=5)
+    add(
+        "--latency-runtime",
+        default="sherpa-onnx",
+        choices=["sherpa-onnx", "pytorch"],
+        help="sherpa-onnx: each subnet exported and decoded from the waveform as it ships (latency and peak "
+        "memory); pytorch: the extracted subnet's encoder + greedy search (latency only)",
+    )
+    add("--latency-dtype", default="int8", choices=["int8", "fp32"], help="sherpa-onnx: which files run")
+    add("--latency-threads", type=positive_int, default=1, help="threads of the latency measurement")
+    add("--tokens", default="", help="tokens.txt for sherpa-onnx (default: next to --bpe-model)")
     add("--num-threads", type=int, default=0, help="torch threads for WER evaluation (0: torch default)")
     return parser
 
@@ -136,13 +151,15 @@ def load_supernet(params) -> tuple[Transducer, str]:
 
 def profiles_from_args(params) -> list:
     profiles = load_profiles(params.budgets) if params.budgets else []
-    cli = {k: getattr(params, k) for k in ("max_params", "max_macs", "max_latency_ms", "max_model_mb")}
+    keys = ("max_params", "max_macs", "max_latency_ms", "max_model_mb", "max_memory_mb")
+    cli = {k: getattr(params, k) for k in keys}
     if any(v is not None for v in cli.values()):
         cli["model_dtype"] = params.model_dtype
         profiles.append(make_budget(params.profile_name, cli, "command line"))
     if not profiles:
         raise UserError(
-            "no budget: give --budgets FILE and/or --max-params/--max-macs/--max-latency-ms/--max-model-mb"
+            "no budget: give --budgets FILE and/or --max-params/--max-macs/--max-latency-ms/--max-model-mb/"
+            "--max-memory-mb"
         )
     names = [p.name for p in profiles]
     if len(set(names)) != len(names):
@@ -187,8 +204,11 @@ def main() -> None:
     dev_sets = [s for s in params.dev_sets.split(",") if s]
     cuts = select_dev_cuts({s: load_cuts(params.manifest_dir, [s]) for s in dev_sets}, params.num_dev_utts)
     measure = params.measure_latency or any(
-        p.needs_latency or "max_latency_ms" in p.relative for p in profiles
+        p.needs_latency or {"max_latency_ms", "max_memory_mb"} & set(p.relative) for p in profiles
     )
+    bounds_memory = any(p.max_memory_mb is not None or "max_memory_mb" in p.relative for p in profiles)
+    if bounds_memory and params.latency_runtime == "pytorch":
+        raise UserError("a --max-memory-mb budget is measured with --latency-runtime sherpa-onnx")
     check_fingerprint(
         search_dir,
         {
@@ -196,7 +216,15 @@ def main() -> None:
             "supernet_config": model.cfg.to_dict(),
             "bpe_model": str(params.bpe_model),
             "dev_cuts": [c.id for c in cuts],
-            "latency": [params.latency_warmup, params.latency_repeats, 1] if measure else None,
+            "latency": [
+                params.latency_warmup,
+                params.latency_repeats,
+                params.latency_threads,
+                params.latency_runtime,
+                params.latency_dtype,
+            ]
+            if measure
+            else None,
         },
     )
     evaluator = WerEvaluator(model, cuts, sp, params.max_duration)
@@ -214,14 +242,29 @@ def main() -> None:
         cut = by_len[len(by_len) // 2]  # the median-length utterance
         from todm.decode import unk_id_of
 
-        features = torch.from_numpy(cut.load_features()).unsqueeze(0)
-        meter = LatencyMeter(model, features, params.latency_warmup, params.latency_repeats, 1, unk_id_of(sp))
+        warmup, repeats, threads = params.latency_warmup, params.latency_repeats, params.latency_threads
+        if params.latency_runtime == "pytorch":
+            features = torch.from_numpy(cut.load_features()).unsqueeze(0)
+            meter = LatencyMeter(model, features, warmup, repeats, threads, unk_id_of(sp))
+        else:
+            tokens = Path(params.tokens or Path(params.bpe_model).with_name("tokens.txt"))
+            if not tokens.is_file():
+                raise UserError(
+                    f"--tokens {tokens}: not found (sherpa-onnx latency needs the BPE's tokens.txt)"
+                )
+            (wave,), _ = cut_waves([cut])
+            meter = DeployedMeter(
+                model, wave, tokens, warmup, repeats, threads, params.latency_dtype == "int8"
+            )
         logging.info(
-            "latency: %s (%.2f s), %d warm-up + median of %d runs, 1 thread",
+            "latency: %s (%.2f s), %s%s, %d warm-up + median of %d runs, %d thread(s)",
             cut.id,
             cut.duration,
-            params.latency_warmup,
-            params.latency_repeats,
+            params.latency_runtime,
+            f" ({params.latency_dtype} files)" if params.latency_runtime != "pytorch" else "",
+            warmup,
+            repeats,
+            threads,
         )
     space = SearchSpace(model.cfg)
     logging.info("measuring the exported bundle size of the largest and smallest subnets (fp32, int8)")
