@@ -69,6 +69,15 @@ class Conv2dSubsampling(nn.Module):
         x = self.out_norm(self.out(x.transpose(1, 2).flatten(2)))
         return x, subsampled_lengths(lengths)
 
+    def forward_chunk(self, features: torch.Tensor) -> torch.Tensor:
+        """Streaming: features (N, 1 + T, F) = the frame before a chunk, then the chunk's T frames (the first
+        convolution's padding in time replaced by that real frame) -> (N, ((T - 2)//2 - 1)//2, d_model),
+        the frames forward() gives for them (see todm.model.streaming)."""
+        first = self.conv[0]
+        x = F.conv2d(features.unsqueeze(1), first.weight, first.bias, padding=(0, first.padding[1]))
+        x = self.conv[1:](x)
+        return self.out_norm(self.out(x.transpose(1, 2).flatten(2)))
+
 
 class FeedForward(nn.Module):
     """Linear(d, ffn) -> SiLU -> dropout -> Linear(ffn, d); elastic hidden width (leading units)."""
@@ -113,6 +122,14 @@ class MHSSMBlock(nn.Module):
         x = x + F.dropout(self.ssm(self.norm_ssm(x), valid, num_heads), dropout, self.training)
         return x + F.dropout(self.ffn(self.norm_ffn(x), ffn_dim, dropout), dropout, self.training)
 
+    def forward_chunk(
+        self, x: torch.Tensor, state: torch.Tensor, ffn_dim: int, num_heads: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Streaming (inference): the next chunk x (N, L, d_model) and the layer's SSM state -> output, state."""
+        y, state = self.ssm.forward_chunk(self.norm_ssm(x), state, num_heads)
+        x = x + y
+        return x + self.ffn(self.norm_ffn(x), ffn_dim, 0.0), state
+
 
 class Encoder(nn.Module):
     """Stack of MHSSMBlocks plus a final LayerNorm; runs any subset of its layers at any allowed widths."""
@@ -147,3 +164,18 @@ class Encoder(nn.Module):
         for choice in layers:
             x = self.layers[choice.index](x, valid, choice.ffn_dim, choice.ssm_heads, dropout)
         return self.final_norm(x)
+
+    def forward_chunk(
+        self, x: torch.Tensor, states: list[torch.Tensor], layers: list[LayerChoice] | None
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Streaming (inference): the next chunk x (N, L, d_model) and one SSM state per kept layer (see
+        MultiHeadSSM.state_shape) -> the chunk's output (N, L, d_model) and the states after it."""
+        if layers is None:
+            layers = [LayerChoice(i, blk.max_ffn_dim, blk.max_heads) for i, blk in enumerate(self.layers)]
+        if len(states) != len(layers):
+            raise ValueError(f"{len(states)} streaming states for {len(layers)} layers")
+        new_states = []
+        for choice, state in zip(layers, states):
+            x, state = self.layers[choice.index].forward_chunk(x, state, choice.ffn_dim, choice.ssm_heads)
+            new_states.append(state)
+        return self.final_norm(x), new_states

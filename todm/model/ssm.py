@@ -28,7 +28,7 @@ Details the paper leaves open, chosen here:
   * elastic width: a subnet with h heads uses the first h*P channels: rows of in_proj, the SSM parameters
     and the columns of out_proj; no masks.
 
-Three ways to apply the kernel, numerically equal (tests hold them within 1e-5, and to the step-by-step
+Four ways to apply the kernel, numerically equal (tests hold them within 1e-5, and to the step-by-step
 recurrence within 1e-9 in float64):
   * FFT (training): linear convolution as rfft/irfft with n = 2T (a two-sided kernel of length 2T wraps
     lags -(T-1)..-1 into the upper half without aliasing).
@@ -37,6 +37,8 @@ recurrence within 1e-9 in float64):
     (`causal_ssm_chunked`); the backward direction runs on the reversed input. O(C*T) time and memory, all
     in real arithmetic (exp/cos/sin, einsum, gather). Used when `exportable` is set or during
     torch.onnx.export.
+  * streaming (`MultiHeadSSM.forward_chunk`, causal layers): the chunked path one chunk at a time, the state
+    passed in and out (`causal_ssm_step`); todm.model.streaming builds the streaming encoder on it.
   * Toeplitz (`exportable = "toeplitz"`): a (C, T, T) matrix, O(C*T^2); the earlier deployed path, kept as a
     reference for tests and the export benchmark.
 All share the real-arithmetic kernel generator, which tests check against a complex-dtype reference.
@@ -88,6 +90,26 @@ def pole_powers(
     return decay * phase.cos(), decay * phase.sin()
 
 
+def chunk_operators(
+    w: torch.Tensor, dta_re: torch.Tensor, dta_im: torch.Tensor, tau: torch.Tensor
+) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """What a chunk of L = len(tau) frames applies, for the modes w (C, 2M) = [2 Re W | -2 Im W] and poles
+    p = exp(dta_re + i dta_im) (C, M); tau = 0..L-1 as a tensor of the graph:
+      * the (C, L, L) lower-triangular Toeplitz matrix of the kernel's first L lags, K[l] = 2 Re(sum_m W_m p_m^l);
+      * p^(L-1-tau), re and im (C, M, L): what carries the input at frame tau to the chunk's end state;
+      * 2 Re(W p^(tau+1)) and 2 Im(W p^(tau+1)) (C, M, L): how frame tau reads the state entering the chunk."""
+    modes = dta_re.shape[-1]
+    basis_re, basis_im = pole_powers(dta_re, dta_im, tau)  # p^tau, (C, M, L)
+    w_re, w_im = w[:, :modes].unsqueeze(-1), w[:, modes:].unsqueeze(-1)
+    kernel = (w_re * basis_re + w_im * basis_im).sum(1)  # K[0..L-1], (C, L)
+    lag = tau.unsqueeze(1) - tau.unsqueeze(0)  # (L, L): output frame minus input frame
+    toeplitz = kernel[:, lag.clamp(min=0).long()] * (lag >= 0).to(kernel.dtype)  # (C, L, L)
+    to_end = pole_powers(dta_re, dta_im, tau[-1] - tau)  # p^(L-1-tau)
+    q_re, q_im = pole_powers(dta_re, dta_im, tau + 1)  # p^(tau+1), (C, M, L)
+    reads = (w_re * q_re + w_im * q_im, w_re * q_im - w_im * q_re)
+    return toeplitz, to_end, reads
+
+
 def causal_ssm_chunked(
     u: torch.Tensor, w: torch.Tensor, dta_re: torch.Tensor, dta_im: torch.Tensor
 ) -> torch.Tensor:
@@ -101,20 +123,15 @@ def causal_ssm_chunked(
     the input's shape, not a constant, so the exporter cannot fold the powers of the poles into constants larger
     than the parameters they come from (they cost microseconds to compute at run time)."""
     n, length, channels = u.shape
-    chunk, modes = CHUNK_FRAMES, dta_re.shape[-1]
+    chunk = CHUNK_FRAMES
     padded = (
         (length + chunk - 1) // chunk * chunk
     )  # whole chunks (zeros after the end change nothing before it)
     x = torch.cat([u, u.new_zeros(n, chunk, channels)], dim=1)[:, :padded].reshape(n, -1, chunk, channels)
     tau = torch.arange(x.size(2), dtype=dta_re.dtype, device=u.device)  # 0..L-1
     steps = tau[-1] + 1  # L, as a tensor of the graph
-    basis_re, basis_im = pole_powers(dta_re, dta_im, tau)  # p^tau, (C, M, L)
-    w_re, w_im = w[:, :modes].unsqueeze(-1), w[:, modes:].unsqueeze(-1)
-    kernel = (w_re * basis_re + w_im * basis_im).sum(1)  # K[0..L-1], (C, L)
-    lag = tau.unsqueeze(1) - tau.unsqueeze(0)  # (L, L): output frame minus input frame
-    toeplitz = kernel[:, lag.clamp(min=0).long()] * (lag >= 0).to(kernel.dtype)  # (C, L, L)
+    toeplitz, (to_end_re, to_end_im), (out_re, out_im) = chunk_operators(w, dta_re, dta_im, tau)
     y = torch.einsum("cts,njsc->njtc", toeplitz, x)
-    to_end_re, to_end_im = pole_powers(dta_re, dta_im, steps - 1 - tau)  # p^(L-1-tau)
     state_re = torch.einsum("njtc,cmt->njcm", x, to_end_re)  # each chunk's own contribution to its end state
     state_im = torch.einsum("njtc,cmt->njcm", x, to_end_im)
     chunks = torch.arange(x.size(1), device=u.device)
@@ -134,15 +151,34 @@ def causal_ssm_chunked(
             state_im + step_re * old_im + step_im * old_re,
         )
     entering_re, entering_im = chunks_back(1, state_re, state_im)  # S_{j-1}
-    q_re, q_im = pole_powers(dta_re, dta_im, tau + 1)  # p^(tau+1), (C, M, L)
-    out_re = w_re * q_re + w_im * q_im  # 2 Re(W p^(tau+1))
-    out_im = w_re * q_im - w_im * q_re  # 2 Im(W p^(tau+1))
     y = (
         y
         + torch.einsum("njcm,cmt->njtc", entering_re, out_re)
         - torch.einsum("njcm,cmt->njtc", entering_im, out_im)
     )
     return y.reshape(n, -1, channels)[:, :length]
+
+
+def causal_ssm_step(
+    u: torch.Tensor, w: torch.Tensor, dta_re: torch.Tensor, dta_im: torch.Tensor, state: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One streaming chunk of the causal SSM of `causal_ssm_chunked`: u (N, L, C) the chunk's inputs, state
+    (N, 2, C, M) the diagonal state S entering it ([re, im]; zeros before the first chunk). Returns y (N, L, C)
+    and the state after the chunk, p^L S + sum_tau p^(L-1-tau) u_tau. Chunk by chunk, the outputs equal the
+    whole utterance's (tests hold them to the FFT path); L is the chunk's own length, any size."""
+    tau = torch.arange(u.size(1), dtype=dta_re.dtype, device=u.device)
+    toeplitz, (to_end_re, to_end_im), (out_re, out_im) = chunk_operators(w, dta_re, dta_im, tau)
+    state_re, state_im = state[:, 0], state[:, 1]
+    y = (
+        torch.einsum("cts,nsc->ntc", toeplitz, u)
+        + torch.einsum("ncm,cmt->ntc", state_re, out_re)
+        - torch.einsum("ncm,cmt->ntc", state_im, out_im)
+    )
+    jump_re, jump_im = pole_powers(dta_re, dta_im, (tau[-1:] + 1))  # p^L, (C, M, 1)
+    jump_re, jump_im = jump_re[..., 0], jump_im[..., 0]
+    next_re = torch.einsum("ntc,cmt->ncm", u, to_end_re) + jump_re * state_re - jump_im * state_im
+    next_im = torch.einsum("ntc,cmt->ncm", u, to_end_im) + jump_re * state_im + jump_im * state_re
+    return y, torch.stack([next_re, next_im], dim=1)
 
 
 class DiagonalSSMKernel(nn.Module):
@@ -260,6 +296,27 @@ class MultiHeadSSM(nn.Module):
         y = y + u * self.kernel.d_skip[:width]
         y = self._inter_head_gate(y, heads)
         return F.linear(y, self.out_proj.weight[:, :width], self.out_proj.bias)
+
+    def state_shape(self, num_heads: int | None = None) -> tuple[int, int, int]:
+        """Shape of one utterance's streaming state: (2, channels, modes), [re, im] of the diagonal state."""
+        heads = self.max_heads if num_heads is None else num_heads
+        return (2, heads * self.head_dim, self.kernel.a_imag.shape[-1])
+
+    def forward_chunk(
+        self, x: torch.Tensor, state: torch.Tensor, num_heads: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Streaming: the next chunk x (N, L, d_model) of an utterance and the state (N, *state_shape) after
+        the chunks before it -> the chunk's output (N, L, d_model) and the state after it. Causal layers only:
+        a backward kernel would need frames that have not arrived."""
+        if not self.causal:
+            raise ValueError("streaming needs a causal MH-SSM: train the supernet with --causal true")
+        heads = self.max_heads if num_heads is None else num_heads
+        width = heads * self.head_dim
+        u = F.linear(x, self.in_proj.weight[:width], self.in_proj.bias[:width])
+        w, dta_re, dta_im = self.kernel.modes(width)
+        y, state = causal_ssm_step(u, w[:, 0], dta_re, dta_im, state)
+        y = self._inter_head_gate(y + u * self.kernel.d_skip[:width], heads)
+        return F.linear(y, self.out_proj.weight[:, :width], self.out_proj.bias), state
 
     def _apply_kernel_fft(self, u: torch.Tensor, width: int) -> torch.Tensor:
         """u: (N, T, C) -> (N, T, C), linear convolution via rfft of size 2T."""

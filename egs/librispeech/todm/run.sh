@@ -8,6 +8,7 @@
 #       --train-parts train-clean-100,train-clean-360,train-other-500   # the 960 h GPU recipe
 #   ./run.sh --stage 1 --stop-stage 3         # only some stages
 #   ./run.sh --profile tiny                   # a CI-sized corpus, for a quick look
+#   ./run.sh --streaming true                 # streaming subnets: a causal supernet in exp-streaming/
 #   ./run.sh --kaldi-data-dirs train-clean-100=/k/data/train,dev-clean=/k/data/dev,...
 #
 # Stages:
@@ -49,6 +50,8 @@ noise=true           # mix noise into half the training cuts at 10-20 dB SNR (lh
 musan_dir=""         # MUSAN (music/, noise/) for --noise; empty: the embedded noise clips (stage 0)
 reverb_fraction=""   # reverberant copies of this fraction of training cuts; empty: 0.5 (0 with --profile librispeech)
 exp_dir=exp
+streaming=false      # true: a causal supernet (train.py --causal true) in <exp-dir>-streaming, decoded in chunks
+                     # with carried states and exported as sherpa-onnx streaming models (docs/streaming.md)
 model_config=""     # empty: cpu_small (tiny with --profile tiny); or a preset name / JSON file
 world_size=""       # empty: 2 DDP processes (gloo on CPU; 1 with --profile tiny, whose few batches drop_last eats)
 train_steps=""      # empty: the profile's number of optimizer steps (the same model on any machine)
@@ -94,6 +97,11 @@ logged() {  # dir command...
 suffix=""
 [ "$profile" = default ] || suffix="-$profile"
 if [ "$profile" = tiny ]; then vocab_size=${vocab_size:-64}; else vocab_size=${vocab_size:-500}; fi
+case $streaming in true|false) ;; *) echo "ERROR: --streaming '$streaming': expected true or false" >&2; exit 1 ;; esac
+if [ "$streaming" = true ]; then
+  [ "$exp_dir" = exp ] && exp_dir=exp$suffix-streaming
+  train_args="--causal true $train_args"
+fi
 [ "$exp_dir" = exp ] && exp_dir=exp$suffix
 
 case $profile in
