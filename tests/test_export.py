@@ -72,7 +72,7 @@ def make_set(sp, count: int, seed: int) -> list[tuple[str, np.ndarray]]:
     return [(t, tone_wave(sp.encode(t), nrng)) for t in texts]
 
 
-def train_tiny(sp, steps: int = 500) -> tuple[Transducer, Transducer, Transducer]:
+def train_tiny(sp, steps: int = 500, causal: bool = False) -> tuple[Transducer, Transducer, Transducer]:
     """Full RNN-T loss on the largest subnet, Adam; returns (model, model_avg, model at half way)."""
     torch.manual_seed(0)
     cfg = SupernetConfig(
@@ -90,6 +90,7 @@ def train_tiny(sp, steps: int = 500) -> tuple[Transducer, Transducer, Transducer
         ssm_head_choices=[2],
         min_layers=2,
         dropout=0.0,
+        causal=causal,
     )
     model = Transducer(cfg)
     model_avg = Transducer(cfg).to(torch.float64)
@@ -129,15 +130,14 @@ def train_tiny(sp, steps: int = 500) -> tuple[Transducer, Transducer, Transducer
     return model.eval(), model_avg, half
 
 
-@pytest.fixture(scope="module")
-def tiny_recipe(tmp_path_factory) -> Path:
+def build_recipe(root: Path, causal: bool = False, export_args: tuple[str, ...] = ()) -> Path:
     """A recipe dir: data/lang_bpe (12 tokens), data/other_bpe (10), corpus/test-clean wavs + utt2type,
-    data/fbank cuts, exp/epoch-{1,2}.pt, and exp/exported/largest from export.py."""
+    data/fbank cuts, exp/epoch-{1,2}.pt (a causal supernet if `causal`), and exp/exported/largest from
+    export.py (with `export_args`)."""
     from lhotse import CutSet, LilcomChunkyWriter, Recording, RecordingSet, SupervisionSegment, SupervisionSet
 
     from todm.data.features import make_lhotse_extractor
 
-    root = tmp_path_factory.mktemp("recipe")
     rng = random.Random(0)
     (root / "text.txt").write_text("\n".join(sentence(rng, WORDS) for _ in range(200)) + "\n")
     train_bpe(root / "text.txt", root / "data" / "lang_bpe", 12)
@@ -146,7 +146,7 @@ def tiny_recipe(tmp_path_factory) -> Path:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # deterministic and friendly to a shared machine
     try:
-        model, model_avg, half = train_tiny(sp)
+        model, model_avg, half = train_tiny(sp, causal=causal)
     finally:
         torch.set_num_threads(threads)
     save_checkpoint(
@@ -187,10 +187,16 @@ def tiny_recipe(tmp_path_factory) -> Path:
         "test-clean",
         "--manifest-dir",
         "data/fbank",
+        *export_args,
         cwd=root,
     )
     assert out.returncode == 0, out.stderr
     return root
+
+
+@pytest.fixture(scope="module")
+def tiny_recipe(tmp_path_factory) -> Path:
+    return build_recipe(tmp_path_factory.mktemp("recipe"))
 
 
 def run_script(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:

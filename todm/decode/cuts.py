@@ -9,6 +9,7 @@ import torch
 
 from todm.errors import UserError
 from todm.model import SubnetConfig, Transducer
+from todm.model.streaming import stream_encode
 
 from .search import greedy_search, modified_beam_search
 from .wer import Result
@@ -45,9 +46,14 @@ def decode_features(
     beam_size: int = 4,
     max_sym_per_frame: int = 1,
     unk_id: int | None = None,
+    chunk_frames: int = 0,
 ) -> list[list[int]]:
-    """features: (N, T, 80), feature_lens: (N,) -> N token-id lists."""
-    encoder_out, encoder_out_lens = model.forward_encoder(features, feature_lens, subnet)
+    """features: (N, T, 80), feature_lens: (N,) -> N token-id lists. chunk_frames > 0: the encoder runs as
+    a stream, chunk by chunk with carried states (a causal model; todm.model.streaming)."""
+    if chunk_frames:
+        encoder_out, encoder_out_lens = stream_encode(model, features, feature_lens, chunk_frames, subnet)
+    else:
+        encoder_out, encoder_out_lens = model.forward_encoder(features, feature_lens, subnet)
     if method == "greedy_search":
         return greedy_search(model, encoder_out, encoder_out_lens, max_sym_per_frame, unk_id)
     if method == "modified_beam_search":
@@ -64,8 +70,10 @@ def decode_cuts(
     beam_size: int = 4,
     max_sym_per_frame: int = 1,
     max_duration: float = 100.0,
+    chunk_frames: int = 0,
 ) -> tuple[list[Result], Timing]:
-    """Decode every cut (batches of at most `max_duration` seconds, icefall's --max-duration).
+    """Decode every cut (batches of at most `max_duration` seconds, icefall's --max-duration); chunk_frames
+    > 0 streams the encoder in chunks of that many feature frames (see decode_features).
 
     Returns ([(cut_id, ref_words, hyp_words)] sorted by cut id, Timing). `subnet` None decodes the whole
     model (a standalone export, or the supernet's largest subnet). The model is put in eval mode."""
@@ -81,7 +89,9 @@ def decode_cuts(
     for batch in make_valid_loader(cuts, max_duration):
         features, lens, texts, batch_cuts = unpack_batch(batch)
         start = time.perf_counter()
-        tokens = decode_features(model, subnet, features, lens, method, beam_size, max_sym_per_frame, unk)
+        tokens = decode_features(
+            model, subnet, features, lens, method, beam_size, max_sym_per_frame, unk, chunk_frames
+        )
         decode_seconds += time.perf_counter() - start
         for cut, text, hyp in zip(batch_cuts, texts, tokens):
             results.append((cut.id, text.split(), sp.decode(hyp).split()))

@@ -18,7 +18,13 @@ import numpy as np
 
 from todm.errors import UserError
 
-from .runtime import check_bundle_tokens, model_files, read_tokens
+from .runtime import (
+    STREAM_TAIL_SECONDS,
+    check_bundle_tokens,
+    is_streaming_bundle,
+    model_files,
+    read_tokens,
+)
 
 WORKER = Path(__file__).with_name("sherpa_worker.py")
 
@@ -41,7 +47,8 @@ def sherpa_transcribe(
     method: str = "greedy_search",
     beam_size: int = 4,
 ) -> dict:
-    """{texts, seconds, peak_mb} of decoding `waves` one by one with the bundle in a fresh sherpa-onnx process."""
+    """{texts, seconds, each, chunks, peak_mb} of decoding `waves` one by one with the bundle in a fresh
+    sherpa-onnx process (chunks: seconds per decoded chunk, streaming bundles only)."""
     files = model_files(model_dir, int8)
     check_bundle_tokens(model_dir, read_tokens(files["tokens"]))
     with tempfile.TemporaryDirectory() as tmp:
@@ -50,6 +57,7 @@ def sherpa_transcribe(
         cmd = [sys.executable, str(WORKER), str(npz)]
         cmd += [str(files[k]) for k in ("encoder", "decoder", "joiner", "tokens")]
         cmd += [str(num_threads), method, str(beam_size)]
+        cmd += ["1" if is_streaming_bundle(model_dir, int8) else "0", str(STREAM_TAIL_SECONDS)]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
@@ -58,7 +66,8 @@ def sherpa_transcribe(
 
 
 def evaluate_bundle(model_dir: str | Path, cuts, num_threads: int = 1, int8_too: bool = True) -> dict:
-    """{"fp32": {...}, "int8": {...}}: each with greedy WER (%), RTF and peak_mb of sherpa-onnx on `cuts`."""
+    """{"fp32": {...}, "int8": {...}}: each with greedy WER (%), RTF and peak_mb of sherpa-onnx on `cuts`;
+    for a streaming bundle also chunk_ms, the decode time of one chunk (median, p95, max)."""
     from todm.decode import word_error_rate
 
     waves, refs = cut_waves(cuts)
@@ -75,4 +84,11 @@ def evaluate_bundle(model_dir: str | Path, cuts, num_threads: int = 1, int8_too:
             "peak_mb": round(got["peak_mb"], 1),
             "threads": num_threads,
         }
+        if got["chunks"]:  # a streaming bundle: what one chunk's decode costs on the device
+            chunk_ms = np.asarray(got["chunks"]) * 1000
+            out[dtype]["chunk_ms"] = {
+                "median": round(float(np.median(chunk_ms)), 3),
+                "p95": round(float(np.percentile(chunk_ms, 95)), 3),
+                "max": round(float(chunk_ms.max()), 3),
+            }
     return out

@@ -25,8 +25,10 @@ def model_card(
     rtf: dict | None = None,
     vocabulary: str | None = None,
     peak_memory_mb: dict | None = None,
+    streaming: dict | None = None,
 ) -> dict:
-    """Build the card for `subnet` of `supernet_cfg` exported into `out_dir`."""
+    """Build the card for `subnet` of `supernet_cfg` exported into `out_dir`; `streaming` describes a
+    streaming bundle (decode_chunk_len, chunk_ms, lookahead_ms), None for a full-utterance one."""
     out_dir = Path(out_dir)
     parts = param_breakdown(supernet_cfg, subnet)
     files = {
@@ -51,7 +53,8 @@ def model_card(
             "vocabulary": vocabulary,  # todm.data.bpe.vocabulary_fingerprint of tokens.txt's pieces
             "subsampling": "T' = ((T-1)//2 - 1)//2 (4x)",
         },
-        "streaming": False,  # a full-utterance (offline) model: sherpa-onnx's OfflineRecognizer
+        # False: a full-utterance model (sherpa-onnx's OfflineRecognizer); else its chunking (OnlineRecognizer)
+        "streaming": streaming or False,
         "wer": wer or None,  # per set: PyTorch greedy, and sherpa-onnx's greedy from the fp32 and int8 files
         "rtf": rtf or None,
         "peak_memory_mb": peak_memory_mb or None,  # sherpa-onnx recognizer + decoding, 1 thread

@@ -159,24 +159,7 @@ def export_onnx(
                 "encoder_out_lens": {0: "N"},
             },
         )
-        y = torch.zeros(1, cfg.context_size, dtype=torch.int64)
-        _export(
-            DecoderModel(model).eval(),
-            (y,),
-            paths["decoder"],
-            ["y"],
-            ["decoder_out"],
-            {"y": {0: "N"}, "decoder_out": {0: "N"}},
-        )
-        enc, dec = torch.zeros(1, cfg.joiner_dim), torch.zeros(1, cfg.joiner_dim)
-        _export(
-            JoinerModel(model).eval(),
-            (enc, dec),
-            paths["joiner"],
-            ["encoder_out", "decoder_out"],
-            ["logit"],
-            {"encoder_out": {0: "N"}, "decoder_out": {0: "N"}, "logit": {0: "N"}},
-        )
+        export_decoder_and_joiner(model, paths)
     finally:
         # torch.onnx.export restores the wrapper's mode on exit, which would leave `model` in train mode
         model.set_exportable(False).train(was_training)
@@ -191,16 +174,45 @@ def export_onnx(
         "joiner_dim": str(cfg.joiner_dim),
         **(encoder_meta or {}),
     }
+    finish_bundle(model, paths, meta)
+    return paths
+
+
+def export_decoder_and_joiner(model: Transducer, paths: dict[str, Path]) -> None:
+    """decoder.onnx and joiner.onnx (the same for offline and streaming bundles)."""
+    cfg = model.cfg
+    y = torch.zeros(1, cfg.context_size, dtype=torch.int64)
+    _export(
+        DecoderModel(model).eval(),
+        (y,),
+        paths["decoder"],
+        ["y"],
+        ["decoder_out"],
+        {"y": {0: "N"}, "decoder_out": {0: "N"}},
+    )
+    enc, dec = torch.zeros(1, cfg.joiner_dim), torch.zeros(1, cfg.joiner_dim)
+    _export(
+        JoinerModel(model).eval(),
+        (enc, dec),
+        paths["joiner"],
+        ["encoder_out", "decoder_out"],
+        ["logit"],
+        {"encoder_out": {0: "N"}, "decoder_out": {0: "N"}, "logit": {0: "N"}},
+    )
+
+
+def finish_bundle(model: Transducer, paths: dict[str, Path], encoder_meta: dict[str, str]) -> None:
+    """Short value names in every file, then the metadata sherpa-onnx reads."""
+    cfg = model.cfg
     for path in paths.values():
         shorten_names(path)
-    add_meta_data(paths["encoder"], meta)
+    add_meta_data(paths["encoder"], encoder_meta)
     add_meta_data(
         paths["decoder"], {"vocab_size": str(cfg.vocab_size), "context_size": str(cfg.context_size)}
     )
     add_meta_data(paths["joiner"], {"joiner_dim": str(cfg.joiner_dim)})
     for path in paths.values():
         log.info("exported %s (%.2f MB)", path, path.stat().st_size / 1e6)
-    return paths
 
 
 def quantize_int8(paths: dict[str, Path]) -> dict[str, Path]:

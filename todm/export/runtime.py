@@ -2,7 +2,9 @@
 
 `OnnxTransducer` implements todm.decode.search.TransducerSteps on top of the three onnxruntime sessions,
 so greedy_search / modified_beam_search decode it exactly as they decode the PyTorch model (icefall's
-onnx_pretrained.py does the same with its own loop). Features come from todm.data.features.knf_fbank,
+onnx_pretrained.py does the same with its own loop); `OnnxStreamingTransducer` does the same for a streaming
+bundle (todm.export.streaming_export), its encoder fed chunk by chunk with the states carried.
+`open_onnx_transducer` and `sherpa_recognizer` pick the kind from the encoder's metadata. Features come from todm.data.features.knf_fbank,
 the kaldi-native-fbank front end that sherpa-onnx itself uses.
 """
 
@@ -15,7 +17,11 @@ import torch
 
 from todm.errors import UserError
 
-from .onnx_export import ONNX_PARTS
+from .onnx_export import ONNX_PARTS, read_meta_data
+
+# Silence appended to a stream before input_finished(): sherpa-onnx decodes a chunk only once the frames after
+# it have arrived and pads nothing itself (its own examples append 0.5 s the same way).
+STREAM_TAIL_SECONDS = 0.5
 
 
 def model_files(model_dir: str | Path, int8: bool = False) -> dict[str, Path]:
@@ -30,6 +36,11 @@ def model_files(model_dir: str | Path, int8: bool = False) -> dict[str, Path]:
                 f"{path}: missing ({name}); run export.py" + (" (int8 files: --int8 true)" if int8 else "")
             )
     return files
+
+
+def is_streaming_bundle(model_dir: str | Path, int8: bool = False) -> bool:
+    """Whether the bundle's encoder is a streaming one (its metadata says streaming=true)."""
+    return read_meta_data(model_files(model_dir, int8)["encoder"]).get("streaming") == "true"
 
 
 def read_tokens(path: str | Path) -> list[str]:
@@ -149,6 +160,56 @@ class OnnxTransducer:
         return modified_beam_search(self, encoder_out, encoder_out_lens, beam_size, self.unk_id)
 
 
+class OnnxStreamingTransducer(OnnxTransducer):
+    """A streaming bundle in onnxruntime: run_encoder feeds the encoder chunk by chunk, carrying its states
+    (todm.model.streaming.run_stream), so decoding gives what the stream gives."""
+
+    def __init__(self, model_dir: str | Path, int8: bool = False, num_threads: int = 1) -> None:
+        super().__init__(model_dir, int8, num_threads)
+        meta = self.sessions["encoder"].get_modelmeta().custom_metadata_map
+        if meta.get("streaming") != "true":
+            raise UserError(f"{model_dir}: not a streaming bundle (export.py --streaming true makes one)")
+        self.chunk_frames = int(meta["decode_chunk_len"])
+        self.state_dims = (
+            int(meta["num_encoder_layers"]),
+            int(meta["d_model"]),
+            int(meta["rnn_hidden_size"]),
+        )
+
+    def initial_states(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        layers, h_dim, c_dim = self.state_dims
+        return (
+            np.zeros((layers, batch_size, h_dim), np.float32),
+            np.zeros((layers, batch_size, c_dim), np.float32),
+        )
+
+    def run_chunk(
+        self, window: np.ndarray, h: np.ndarray, c: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One chunk: window (N, chunk + look-ahead, 80) -> encoder_out (N, chunk/4, J), next h, next c."""
+        return tuple(self.sessions["encoder"].run(None, {"x": window, "h": h, "c": c}))
+
+    def run_encoder(
+        self, features: torch.Tensor, feature_lens: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        from todm.model.streaming import run_stream
+
+        h, c = self.initial_states(features.size(0))
+
+        def step(window: torch.Tensor) -> torch.Tensor:
+            nonlocal h, c
+            out, h, c = self.run_chunk(np.ascontiguousarray(window.numpy(), dtype=np.float32), h, c)
+            return torch.from_numpy(out)
+
+        return run_stream(features, feature_lens, self.chunk_frames, step)
+
+
+def open_onnx_transducer(model_dir: str | Path, int8: bool = False, num_threads: int = 1) -> OnnxTransducer:
+    """The bundle in onnxruntime, streaming or not as its encoder says."""
+    kind = OnnxStreamingTransducer if is_streaming_bundle(model_dir, int8) else OnnxTransducer
+    return kind(model_dir, int8, num_threads)
+
+
 def sherpa_recognizer(
     model_dir: str | Path,
     int8: bool = False,
@@ -156,35 +217,51 @@ def sherpa_recognizer(
     beam_size: int = 4,
     num_threads: int = 1,
 ):
-    """sherpa_onnx.OfflineRecognizer.from_transducer for an export directory."""
+    """sherpa-onnx's recognizer for an export directory: OfflineRecognizer, or OnlineRecognizer for a
+    streaming bundle (sherpa-onnx's "lstm" online model contract, see todm.export.streaming_export)."""
     import sherpa_onnx
 
     files = model_files(model_dir, int8)
     check_bundle_tokens(model_dir, read_tokens(files["tokens"]))  # a clear error before sherpa-onnx's own
-    return sherpa_onnx.OfflineRecognizer.from_transducer(
-        encoder=str(files["encoder"]),
-        decoder=str(files["decoder"]),
-        joiner=str(files["joiner"]),
-        tokens=str(files["tokens"]),
-        num_threads=num_threads,
-        sample_rate=16000,
-        feature_dim=80,
-        decoding_method=method,
-        max_active_paths=beam_size,
-        modeling_unit="bpe",
-    )
+    common = {
+        "encoder": str(files["encoder"]),
+        "decoder": str(files["decoder"]),
+        "joiner": str(files["joiner"]),
+        "tokens": str(files["tokens"]),
+        "num_threads": num_threads,
+        "sample_rate": 16000,
+        "feature_dim": 80,
+        "decoding_method": method,
+        "max_active_paths": beam_size,
+    }
+    if is_streaming_bundle(model_dir, int8):
+        return sherpa_onnx.OnlineRecognizer.from_transducer(**common, model_type="lstm")
+    return sherpa_onnx.OfflineRecognizer.from_transducer(**common, modeling_unit="bpe")
 
 
 def sherpa_decode(
     recognizer, waves: list[np.ndarray], pieces: list[str] | None = None
 ) -> list[tuple[str, list[int] | None]]:
-    """Decode 16 kHz float waves; returns (text, token ids) per wave (ids when `pieces` is given)."""
+    """Decode 16 kHz float waves; returns (text, token ids) per wave (ids when `pieces` is given). A streaming
+    recognizer gets each wave, then STREAM_TAIL_SECONDS of silence, and decodes every chunk it is ready for."""
+    import sherpa_onnx
+
     streams = []
     for wave in waves:
         stream = recognizer.create_stream()
         stream.accept_waveform(16000, wave)
         streams.append(stream)
-    recognizer.decode_streams(streams)
+    if isinstance(recognizer, sherpa_onnx.OnlineRecognizer):
+        tail = np.zeros(int(STREAM_TAIL_SECONDS * 16000), np.float32)
+        for stream in streams:
+            stream.accept_waveform(16000, tail)
+            stream.input_finished()
+        while ready := [s for s in streams if recognizer.is_ready(s)]:
+            recognizer.decode_streams(ready)
+        results = [recognizer.get_result_all(s) for s in streams]
+    else:
+        recognizer.decode_streams(streams)
+        results = [s.result for s in streams]
     # sherpa-onnx reports pieces with '▁' turned into a space
     index = {p.replace("\u2581", " "): i for i, p in enumerate(pieces)} if pieces else None
-    return [(s.result.text.strip(), [index[t] for t in s.result.tokens] if index else None) for s in streams]
+    return [(r.text.strip(), [index[t] for t in r.tokens] if index else None) for r in results]

@@ -12,6 +12,8 @@ Usage (from egs/librispeech/todm):
     ./decode.py --exp-dir exp --iter 3000 --avg 3 --use-averaged-model false --subnet smallest
     # a standalone export (export.py)
     ./decode.py --exp-dir exp --model-path exp/exported/largest/model.pt
+    # streaming: a causal supernet (run.sh --streaming true) decoded in 320 ms chunks with carried states
+    ./decode.py --exp-dir exp-streaming --iter 9000 --avg 4 --decode-chunk-len 32
 
 Writes, under <exp-dir>/<decoding-method>/ (icefall's names, key = greedy_search or beam_size_<B>):
     recogs-<set>-<key>-<suffix>.txt, errs-<set>-<key>-<suffix>.txt, wer-summary-<set>-<key>-<suffix>.txt,
@@ -46,6 +48,7 @@ from todm.decode import (
     write_wer_by_type,
     write_wer_summary,
 )
+from todm.errors import UserError
 from todm.io import write_text_atomic
 from todm.model import num_params
 
@@ -72,6 +75,13 @@ def get_parser() -> argparse.ArgumentParser:
     add("--beam-size", type=positive_int, default=4, help="modified_beam_search: hypotheses kept per frame")
     add("--max-sym-per-frame", type=int, default=1, help="greedy_search: symbols per frame at most")
     add("--max-duration", type=float, default=100.0, help="seconds of audio per batch")
+    add(
+        "--decode-chunk-len",
+        type=int,
+        default=0,
+        help="streaming decode of a causal model: chunks of this many feature frames (multiple of 4, "
+        "e.g. 32 = 320 ms) with carried states; 0: whole utterances",
+    )
     add("--num-threads", type=int, default=0, help="torch threads (0: torch's default)")
     return parser
 
@@ -87,6 +97,8 @@ def result_names(params, subnet_name: str, weights_suffix: str) -> tuple[str, st
         )
     if params.use_averaged_model and not params.model_path:
         suffix += "-use-averaged-model"
+    if params.decode_chunk_len:
+        suffix += f"-streaming-chunk-{params.decode_chunk_len}"
     return key, f"{suffix}-subnet-{subnet_name}"
 
 
@@ -108,6 +120,13 @@ def main() -> None:
     if subnet is not None:  # decode the extracted subnet: same outputs, less work per frame
         log.info("subnet %s: %s", loaded.subnet_name, subnet.describe())
         model, subnet = model.extract(subnet).eval(), None
+    if params.decode_chunk_len and (params.decode_chunk_len < 0 or params.decode_chunk_len % 4):
+        raise UserError(f"--decode-chunk-len {params.decode_chunk_len}: expected a positive multiple of 4")
+    if params.decode_chunk_len and not model.cfg.causal:
+        raise UserError(
+            "--decode-chunk-len: this model is not causal, it cannot stream (train it with --causal true, "
+            "as run.sh --streaming true does)"
+        )
     log.info("model: %.2fM parameters (deployed)", num_params(model.cfg, None, False) / 1e6)
     test_sets = [s for s in params.test_sets.split(",") if s]
     for test_set in test_sets:
@@ -121,6 +140,7 @@ def main() -> None:
             params.beam_size,
             params.max_sym_per_frame,
             params.max_duration,
+            params.decode_chunk_len,
         )
         name = f"{test_set}-{key}-{suffix}"
         store_transcripts(res_dir / f"recogs-{name}.txt", results)

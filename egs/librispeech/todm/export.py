@@ -7,10 +7,12 @@ Usage (from egs/librispeech/todm):
     ./export.py --exp-dir exp --epoch 8 --avg 2 --subnet exp/search/subnet-small.json \
         --out-dir exp/exported/small --decode-sets test-clean,test-other     # fill WER/RTF in the card
     ./export.py ... --wer-summary test-clean=exp/greedy_search/wer-summary-test-clean-greedy_search-...txt
+    ./export.py --exp-dir exp-streaming --iter 9000 --avg 4 --subnet smallest --streaming true  # causal supernet
 
 Writes <out-dir> (default <exp-dir>/exported/<subnet name>):
     model.pt                       standalone PyTorch model (todm.export.load_standalone; no supernet needed)
-    encoder.onnx decoder.onnx joiner.onnx tokens.txt    sherpa-onnx offline transducer
+    encoder.onnx decoder.onnx joiner.onnx tokens.txt    sherpa-onnx offline transducer, or with --streaming
+                                   true a streaming one (sherpa-onnx OnlineRecognizer; docs/streaming.md)
     encoder.int8.onnx decoder.int8.onnx joiner.int8.onnx    dynamic int8 (--int8 true)
     subnet.json model_card.json    the subnet and its card (params, MACs/s, file sizes, WER, RTF)
 Then transcribe wav files with ./pretrained.py (PyTorch, model.pt), ./sherpa_onnx_pretrained.py (sherpa-onnx) or
@@ -39,8 +41,10 @@ from todm.decode import (
 )
 from todm.errors import UserError
 from todm.export import export_onnx, model_card, quantize_int8, read_tokens, save_standalone, write_model_card
+from todm.export.streaming_export import export_streaming_onnx
 from todm.io import write_text_atomic
 from todm.model import num_params
+from todm.model.streaming import LOOKAHEAD_FRAMES
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +67,19 @@ def get_parser() -> argparse.ArgumentParser:
         default=True,
         help="with --decode-sets: also decode them from the audio with sherpa-onnx, fp32 and int8 files "
         "(WER, RTF, peak memory in the card)",
+    )
+    add(
+        "--streaming",
+        type=str2bool,
+        default=False,
+        help="export a streaming bundle (sherpa-onnx OnlineRecognizer): needs a causal supernet "
+        "(train.py --causal true, run.sh --streaming true)",
+    )
+    add(
+        "--decode-chunk-len",
+        type=int,
+        default=32,
+        help="--streaming: feature frames per chunk, a multiple of 4 (32 = 320 ms)",
     )
     add("--manifest-dir", default="data/fbank")
     add("--bpe-model", default=None, help="for --decode-sets (default: bpe.model beside --tokens)")
@@ -93,6 +110,14 @@ def main() -> None:
             f"{model.cfg.vocab_size}"
         )
     check_same_vocabulary(pieces, f"--tokens {params.tokens}", state.get("vocabulary"))
+    chunk = params.decode_chunk_len if params.streaming else 0
+    if params.streaming and not model.cfg.causal:
+        raise UserError(
+            f"--streaming true: the supernet in {params.exp_dir} is not causal (train it with --causal true, "
+            "as run.sh --streaming true does)"
+        )
+    if params.streaming and (chunk < 4 or chunk % 4):
+        raise UserError(f"--decode-chunk-len {chunk}: expected a positive multiple of 4")
     small = model.extract(subnet).eval()
     source = {
         "exp_dir": str(params.exp_dir),
@@ -111,7 +136,10 @@ def main() -> None:
     shutil.copyfile(params.tokens, out_dir / "tokens.txt")
     if params.onnx:
         meta = {"subnet": subnet.to_json(), "source": json.dumps(source)}
-        paths = export_onnx(small, out_dir, meta)
+        if params.streaming:
+            paths = export_streaming_onnx(small, out_dir, chunk, meta)
+        else:
+            paths = export_onnx(small, out_dir, meta)
         if params.int8:
             quantize_int8(paths)
     wer, rtf, peak = {}, {}, {}
@@ -130,7 +158,9 @@ def main() -> None:
         sp = load_bpe(params.bpe_model or Path(params.tokens).with_name("bpe.model"))
         for test_set in sets:
             cuts = load_cuts(params.manifest_dir, [test_set])
-            results, timing = decode_cuts(small, None, cuts, sp, max_duration=params.max_duration)
+            results, timing = decode_cuts(
+                small, None, cuts, sp, max_duration=params.max_duration, chunk_frames=chunk
+            )
             stats = word_error_rate([r for _, r, _ in results], [h for _, _, h in results])
             wer[test_set] = {"greedy_search": round(stats["wer"], 2)}
             rtf[test_set] = {
@@ -143,6 +173,8 @@ def main() -> None:
                     wer[test_set][f"sherpa_onnx_{dtype}_greedy_search"] = got["greedy_search"]
                     rtf[test_set][f"sherpa_onnx_{dtype}"] = got["rtf"]
                     peak[f"sherpa_onnx_{dtype}"] = max(peak.get(f"sherpa_onnx_{dtype}", 0.0), got["peak_mb"])
+                    if "chunk_ms" in got:
+                        rtf[test_set][f"sherpa_onnx_{dtype}_chunk_ms"] = got["chunk_ms"]
                     log.info(
                         "[%s] sherpa-onnx %s: WER %.2f%%, RTF %.4f, peak memory %.1f MB (1 thread)",
                         test_set,
@@ -151,8 +183,11 @@ def main() -> None:
                         got["rtf"],
                         got["peak_mb"],
                     )
+    streaming = None
+    if params.streaming:
+        streaming = {"decode_chunk_len": chunk, "chunk_ms": chunk * 10, "lookahead_ms": LOOKAHEAD_FRAMES * 10}
     card = model_card(
-        model.cfg, subnet, out_dir, name, source, wer, rtf, vocabulary_fingerprint(pieces), peak
+        model.cfg, subnet, out_dir, name, source, wer, rtf, vocabulary_fingerprint(pieces), peak, streaming
     )
     write_model_card(out_dir / "model_card.json", card)
     log.info("exported %s to %s (%d files)", name, out_dir, len(card["file_bytes"]))
