@@ -15,11 +15,10 @@ SETS = ("test-clean", "test-other", "test-heldout")
 TARGET_RATIO = 2.0
 
 
-def greedy_wer(exp_dir: Path, test_set: str, subnet: str) -> float | None:
-    """Greedy WER of `subnet` on `test_set` from exp_dir/greedy_search's newest summary, or None."""
-    found = sorted(
-        (exp_dir / "greedy_search").glob(f"wer-summary-{test_set}-greedy_search-*-subnet-{subnet}.txt")
-    )
+def decoded_wer(exp_dir: Path, test_set: str, subnet: str, beam: bool = False) -> float | None:
+    """Greedy (or beam 4) WER of `subnet` on `test_set` from exp_dir's newest decode.py summary, or None."""
+    method, key = ("modified_beam_search", "beam_size_4") if beam else ("greedy_search", "greedy_search")
+    found = sorted((exp_dir / method).glob(f"wer-summary-{test_set}-{key}-*-subnet-{subnet}.txt"))
     return next(iter(read_wer_summary(found[-1]).values())) if found else None
 
 
@@ -33,7 +32,7 @@ def subnet_names(exp_dir: Path) -> list[str]:
 
 
 def _cells(exp_dir: Path, subnet: str) -> list[str]:
-    wer = {s: greedy_wer(exp_dir, s, subnet) for s in SETS}
+    wer = {s: decoded_wer(exp_dir, s, subnet) for s in SETS}
     cells = [f"{wer[s]:.2f}" if wer[s] is not None else "n/a" for s in SETS]
     for s in SETS[1:]:
         if wer[s] is None or not wer["test-clean"]:

@@ -7,7 +7,8 @@ Usage (from egs/librispeech/todm):
 Reads: the newest checkpoint (architecture, batches, training minutes), the newest log/log-train-* (last
 per-subnet losses), exp/exported/*/model_card.json (params, MACs, sizes, greedy WER, RTF),
 exp/modified_beam_search/wer-summary-* (beam-search WER), exp/search/{history.jsonl,subnet-*.json,pareto.png}
-and exp/learning-curve.json (local/learning_curve.py). Missing parts are reported as not run.
+and exp/learning-curve.json (local/learning_curve.py); with --streaming-exp-dir, a streaming run's decodes and
+cards too. Missing parts are reported as not run.
 """
 
 import argparse
@@ -22,6 +23,7 @@ import torch
 from archive_results import last_logged_losses
 from results_comparison import ablation_section, baseline_section, gap_section, newest_progress
 from results_robustness import robustness_section
+from results_streaming import streaming_section
 
 from todm.cli import run_main
 from todm.decode import read_wer_summary
@@ -41,6 +43,11 @@ def get_parser() -> argparse.ArgumentParser:
         "--before-exp-dir",
         default=None,
         help="a run without augmentation, shown beside this one (robustness)",
+    )
+    parser.add_argument(
+        "--streaming-exp-dir",
+        default=None,
+        help="a causal supernet's run (run.sh --streaming true), compared with this one (streaming section)",
     )
     return parser
 
@@ -209,6 +216,7 @@ def main() -> None:
         *training_section(exp_dir),
         *subnet_section(exp_dir),
         *robustness_section(exp_dir, Path(args.before_exp_dir) if args.before_exp_dir else None),
+        *(streaming_section(exp_dir, Path(args.streaming_exp_dir)) if args.streaming_exp_dir else []),
         *search_section(exp_dir, docs_dir),
         *curve_section(exp_dir, docs_dir),
         *baseline_section(exp_dir, docs_dir),

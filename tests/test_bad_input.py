@@ -120,6 +120,7 @@ def test_train_py_names_an_unknown_preset(tiny_data, tmp_path):
         (["--stop-stage", "-1"], "--stop-stage '-1': expected a stage number"),
         (["--stage", "5", "--stop-stage", "2"], "--stage 5 is after --stop-stage 2: nothing would run"),
         (["--world-size", "0", "--stage", "4", "--stop-stage", "4"], "--world-size '0': expected a number"),
+        (["--streaming", "yes"], "option --streaming expects true or false, got 'yes'"),
     ],
 )
 def test_run_sh_refuses_stage_and_world_size_mistakes(args, message):

@@ -286,3 +286,47 @@ def test_robustness_ratios_and_targets(tmp_path):
         "| `after/exp` | noise mixed in | largest | 10.00 | 19.00 | 25.00 | 1.90x | 2.50x (miss) |",
         "| `before/exp` | no noise (SpecAugment only) | largest | 12.00 | 36.00 | n/a | 3.00x (miss) | n/a |",
     ]
+
+
+def test_streaming_section_beside_the_full_utterance_run(tmp_path):
+    from todm.decode.wer import write_wer_summary
+
+    def run(name: str, wers: dict, suffix: str = "") -> Path:
+        exp = tmp_path / name
+        for (method, subnet, test_set), wer in wers.items():
+            key = "greedy_search" if method == "greedy_search" else "beam_size_4"
+            path = exp / method / f"wer-summary-{test_set}-{key}-iter-9-avg-1{suffix}-subnet-{subnet}.txt"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_wer_summary(path, [(key, wer)])
+        return exp
+
+    full = run("exp", {("greedy_search", "largest", "test-clean"): 20.0})
+    streamed = run(
+        "exp-streaming",
+        {
+            ("greedy_search", "largest", "test-clean"): 22.0,
+            ("modified_beam_search", "largest", "test-clean"): 19.0,
+        },
+        "-streaming-chunk-32",
+    )
+    fixture_card(streamed, "largest", [], 1000, 22.0, 30.0)
+    card_path = streamed / "exported" / "largest" / "model_card.json"
+    card = json.loads(card_path.read_text())
+    card["streaming"] = {"decode_chunk_len": 32, "chunk_ms": 320, "lookahead_ms": 40}
+    card["wer"]["test-clean"].update(
+        {"sherpa_onnx_fp32_greedy_search": 22.5, "sherpa_onnx_int8_greedy_search": 23.0}
+    )
+    card["rtf"]["test-clean"].update(
+        {"sherpa_onnx_int8": 0.004, "sherpa_onnx_int8_chunk_ms": {"median": 1.25, "p95": 2.5, "max": 3.0}}
+    )
+    card["peak_memory_mb"] = {"sherpa_onnx_int8": 21.4}
+    card_path.write_text(json.dumps(card))
+    text = write_results(
+        full, tmp_path / "RESULTS.md", tmp_path / "docs", "--streaming-exp-dir", str(streamed)
+    )
+    section = text.split("## Streaming subnets", 1)[1].split("\n## ", 1)[0]
+    assert "chunks of 320 ms, 40 ms look-ahead" in section
+    rows = [line for line in section.splitlines() if line.startswith("| largest")]
+    assert rows[0].startswith("| largest | greedy | 20.00 / 22.00 | +10.0% | n/a / n/a | n/a |")
+    assert rows[1].startswith("| largest | beam 4 | n/a / 19.00 | n/a |")
+    assert rows[2] == "| largest | desc-largest | 0.10 | 22.50 / 23.00 | 1.25 / 2.50 | 0.004 | 21 MB |"

@@ -260,10 +260,13 @@ class BundleSize:
         return [1.0, float(subnet.depth), float(sum(lc.ssm_heads * cfg.ssm_head_dim for lc in subnet.layers))]
 
     @classmethod
-    def measure(cls, cfg: SupernetConfig) -> BundleSize:
+    def measure(cls, cfg: SupernetConfig, streaming_chunk: int = 0) -> BundleSize:
+        """Fit on exported files: full-utterance bundles, or streaming ones (chunks of `streaming_chunk`
+        feature frames) when it is > 0."""
         import tempfile
 
         from todm.export.onnx_export import export_onnx, quantize_int8
+        from todm.export.streaming_export import export_streaming_onnx
         from todm.model import LayerChoice, largest, smallest
 
         torch.manual_seed(0)  # sizes depend on shapes only; any weights do
@@ -285,7 +288,12 @@ class BundleSize:
         rows, extra = [], []
         for subnet in (largest(cfg), smallest(cfg), narrowed(True, True)):
             with tempfile.TemporaryDirectory() as tmp:
-                fp32 = export_onnx(model.extract(subnet), tmp)
+                small = model.extract(subnet)
+                fp32 = (
+                    export_streaming_onnx(small, tmp, streaming_chunk)
+                    if streaming_chunk
+                    else export_onnx(small, tmp)
+                )
                 int8 = quantize_int8(fp32)
                 files = [sum(p.stat().st_size for p in paths.values()) for paths in (fp32, int8)]
             rows.append(cls._features(cfg, subnet))
@@ -383,7 +391,9 @@ class DeployedMeter:
     sherpa-onnx from the waveform (its front end and greedy search), in a fresh process, at `num_threads`.
 
     Latency: ms per second of audio of one fixed utterance, median of `repeats` runs after `warmup`; peak
-    memory: what building the recognizer and decoding add to the process (todm.export.bundle_eval)."""
+    memory: what building the recognizer and decoding add to the process (todm.export.bundle_eval).
+    streaming_chunk > 0: the streaming bundle (todm.export.streaming_export) with chunks of that many feature
+    frames, in sherpa-onnx's OnlineRecognizer."""
 
     def __init__(
         self,
@@ -394,8 +404,12 @@ class DeployedMeter:
         repeats: int = 5,
         num_threads: int = 1,
         int8: bool = True,
+        streaming_chunk: int = 0,
     ) -> None:
+        if streaming_chunk and not model.cfg.causal:
+            raise UserError("--decode-chunk-len: the supernet is not causal, its subnets cannot stream")
         self.model, self.wave, self.tokens = model, wave, Path(tokens)
+        self.streaming_chunk = streaming_chunk
         self.seconds = len(wave) / 16000
         self.warmup, self.repeats, self.num_threads, self.int8 = warmup, repeats, num_threads, int8
 
@@ -405,9 +419,14 @@ class DeployedMeter:
 
         from todm.export.bundle_eval import sherpa_transcribe
         from todm.export.onnx_export import export_onnx, quantize_int8
+        from todm.export.streaming_export import export_streaming_onnx
 
         with tempfile.TemporaryDirectory() as tmp:
-            paths = export_onnx(self.model.extract(subnet).eval(), tmp)
+            small = self.model.extract(subnet).eval()
+            if self.streaming_chunk:
+                paths = export_streaming_onnx(small, tmp, self.streaming_chunk)
+            else:
+                paths = export_onnx(small, tmp)
             if self.int8:
                 quantize_int8(paths)
             shutil.copyfile(self.tokens, Path(tmp) / "tokens.txt")

@@ -52,6 +52,7 @@ reverb_fraction=""   # reverberant copies of this fraction of training cuts; emp
 exp_dir=exp
 streaming=false      # true: a causal supernet (train.py --causal true) in <exp-dir>-streaming, decoded in chunks
                      # with carried states and exported as sherpa-onnx streaming models (docs/streaming.md)
+decode_chunk_len=32  # --streaming: feature frames per chunk (32 = 320 ms; plus 40 ms of look-ahead)
 model_config=""     # empty: cpu_small (tiny with --profile tiny); or a preset name / JSON file
 world_size=""       # empty: 2 DDP processes (gloo on CPU; 1 with --profile tiny, whose few batches drop_last eats)
 train_steps=""      # empty: the profile's number of optimizer steps (the same model on any machine)
@@ -97,10 +98,11 @@ logged() {  # dir command...
 suffix=""
 [ "$profile" = default ] || suffix="-$profile"
 if [ "$profile" = tiny ]; then vocab_size=${vocab_size:-64}; else vocab_size=${vocab_size:-500}; fi
-case $streaming in true|false) ;; *) echo "ERROR: --streaming '$streaming': expected true or false" >&2; exit 1 ;; esac
+stream_args=""  # what stages 5-7 add for streaming subnets
 if [ "$streaming" = true ]; then
   [ "$exp_dir" = exp ] && exp_dir=exp$suffix-streaming
   train_args="--causal true $train_args"
+  stream_args="--decode-chunk-len $decode_chunk_len"
 fi
 [ "$exp_dir" = exp ] && exp_dir=exp$suffix
 
@@ -315,8 +317,18 @@ write_results() {
   fi
   runs=$( (ls -d $exp_dir ${exp_dir}-baseline-* ${exp_dir}-ablation-* 2>/dev/null || true) | paste -sd,)
   ./local/archive_results.py --exp-dirs "$runs" --out $archive
-  ./local/write_results.py --exp-dir $archive/$(basename $exp_dir) --out $results --docs-dir $docs \
-    --command "egs/librispeech/todm/run.sh --profile $profile"
+  # A streaming run joins the page of its profile's full-utterance run (archived here or by an earlier run);
+  # the page of a profile is about that run, with the streaming comparison as a section.
+  local main=$archive/$(basename $exp_dir) extra=()
+  if [ "$streaming" = true ] && [ -d $archive/exp$suffix ]; then
+    main=$archive/exp$suffix extra=(--streaming-exp-dir $archive/$(basename $exp_dir))
+  fi
+  # the run of the previous recipe, kept for the robustness comparison (published default profile only)
+  if [ "$archive" = ../../../docs/results/$profile ] && [ -d ../../../docs/results/before-augmentation/exp ]; then
+    extra+=(--before-exp-dir ../../../docs/results/before-augmentation/exp)
+  fi
+  ./local/write_results.py --exp-dir $main --out $results --docs-dir $docs \
+    --command "egs/librispeech/todm/run.sh --profile $profile" "${extra[@]}"
 }
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
@@ -327,7 +339,7 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
     # shellcheck disable=SC2046
     # shellcheck disable=SC2086
     ./search.py $(ckpt_args) --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir --budgets "$budgets" \
-      $search_args
+      $search_args $stream_args
     touch $exp_dir/search/.done
   fi
 fi
@@ -339,7 +351,7 @@ if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
       # shellcheck disable=SC2046
       ./decode.py $(ckpt_args) --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir \
         --subnet "$subnet" --decoding-method $method --beam-size 4 --corpus-dir "$corpus_dir" \
-        --test-sets $test_sets
+        --test-sets $test_sets $stream_args
     done
   done
 fi
@@ -348,8 +360,10 @@ if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
   log "Stage 7: export subnets for deployment -> $exp_dir/exported/"
   for subnet in $(subnets); do
     # shellcheck disable=SC2046
+    # shellcheck disable=SC2086
     ./export.py $(ckpt_args) --subnet "$subnet" --tokens $lang_dir/tokens.txt \
-      --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir --decode-sets $test_sets
+      --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir --decode-sets $test_sets \
+      --streaming $streaming --decode-chunk-len $decode_chunk_len
   done
   log "  transcribing two test-clean files with sherpa-onnx (smallest subnet, int8):"
   # shellcheck disable=SC2046

@@ -108,6 +108,13 @@ def get_parser() -> argparse.ArgumentParser:
     add("--latency-dtype", default="int8", choices=["int8", "fp32"], help="sherpa-onnx: which files run")
     add("--latency-threads", type=positive_int, default=1, help="threads of the latency measurement")
     add("--tokens", default="", help="tokens.txt for sherpa-onnx (default: next to --bpe-model)")
+    add(
+        "--decode-chunk-len",
+        type=int,
+        default=0,
+        help="a causal supernet deployed as streaming models: sherpa-onnx latency and memory measured on the "
+        "streaming bundle with chunks of this many feature frames (e.g. 32); 0: full-utterance bundles",
+    )
     add("--num-threads", type=int, default=0, help="torch threads for WER evaluation (0: torch default)")
     return parser
 
@@ -199,6 +206,14 @@ def main() -> None:
         fill_budget=params.fill_budget,
     )
     model, weights = load_supernet(params)
+    chunk = params.decode_chunk_len
+    if chunk and (chunk < 0 or chunk % 4):
+        raise UserError(f"--decode-chunk-len {chunk}: expected a positive multiple of 4")
+    if chunk and not model.cfg.causal:
+        raise UserError(
+            "--decode-chunk-len: the supernet is not causal, its subnets cannot stream (run.sh --streaming true "
+            "trains a causal one)"
+        )
     sp = load_bpe(params.bpe_model)
     check_vocab(sp, model.cfg.vocab_size, params.bpe_model)
     dev_sets = [s for s in params.dev_sets.split(",") if s]
@@ -254,7 +269,14 @@ def main() -> None:
                 )
             (wave,), _ = cut_waves([cut])
             meter = DeployedMeter(
-                model, wave, tokens, warmup, repeats, threads, params.latency_dtype == "int8"
+                model,
+                wave,
+                tokens,
+                warmup,
+                repeats,
+                threads,
+                params.latency_dtype == "int8",
+                params.decode_chunk_len,
             )
         logging.info(
             "latency: %s (%.2f s), %s%s, %d warm-up + median of %d runs, %d thread(s)",
@@ -268,7 +290,7 @@ def main() -> None:
         )
     space = SearchSpace(model.cfg)
     logging.info("measuring the exported bundle size of the largest and smallest subnets (fp32, int8)")
-    bundle = BundleSize.measure(model.cfg)
+    bundle = BundleSize.measure(model.cfg, params.decode_chunk_len)
     table = CostTable(
         space,
         meter,
