@@ -159,3 +159,11 @@ def test_decode_script_streams_a_causal_checkpoint(causal_recipe):
     assert recogs[0].read_text() == recogs[1].read_text()
     bad = run_script("decode.py", *common, "--decode-chunk-len", "6", cwd=causal_recipe)
     assert bad.returncode != 0 and "--decode-chunk-len 6: expected a positive multiple of 4" in bad.stderr
+
+
+def test_transcribe_scripts_stream_the_bundle(causal_recipe, bundle):
+    wavs = sorted(str(p) for p in (causal_recipe / "corpus" / "test-clean").glob("*.wav"))
+    a = run_script("sherpa_onnx_pretrained.py", "--model-dir", str(bundle), *wavs, cwd=causal_recipe)
+    b = run_script("onnx_pretrained.py", "--model-dir", str(bundle), *wavs, cwd=causal_recipe)
+    assert a.returncode == 0 and b.returncode == 0, a.stderr + b.stderr
+    assert a.stdout == b.stdout and len(a.stdout.splitlines()) == len(wavs) == 3

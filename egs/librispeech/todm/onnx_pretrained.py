@@ -17,7 +17,7 @@ import argparse
 import time
 
 from todm.cli import positive_int, run_main, setup_logging
-from todm.export import OnnxTransducer, read_wave, tokens_to_text
+from todm.export import open_onnx_transducer, read_wave, tokens_to_text
 from todm.export.transcribe import add_bundle_arguments, add_transcribe_arguments, report_transcripts
 
 
@@ -35,7 +35,7 @@ def main() -> None:
     params = get_parser().parse_args()
     setup_logging()
     waves = [read_wave(f) for f in params.sound_files]
-    model = OnnxTransducer(params.model_dir, params.int8, params.num_threads)
+    model = open_onnx_transducer(params.model_dir, params.int8, params.num_threads)
     start = time.perf_counter()
     hyps = [
         model.decode_samples([w], params.decoding_method, params.beam_size, params.max_sym_per_frame)[0]
