@@ -468,3 +468,61 @@ def test_size_budget_picks_are_checked_on_the_exported_files(tmp_path):
     again = CostTable(space, bundle_meter=counted, bundle_store=JsonlStore(tmp_path / "bundle.jsonl"))
     search.table = again
     assert search.choose(budget)["key"] == best["key"] and len(counted.calls) == calls  # from bundle.jsonl
+
+
+class DevScores:
+    """A WerEvaluator stand-in: given per-utterance errors of each subnet, over 200 utterances of 10 words."""
+
+    def __init__(self, errors_by_key: dict[str, list[int]]) -> None:
+        self.errors_by_key = errors_by_key
+        self.utterance_words = [10] * 200
+
+    def __call__(self, subnet):
+        errors = self.errors_by_key[subnet_key(subnet)]
+        return 100.0 * sum(errors) / sum(self.utterance_words), errors
+
+
+def test_picks_spend_the_budget_and_differ_unless_the_dev_data_say_otherwise(tmp_path):
+    cfg = cpu_small(vocab_size=200)
+    space = SearchSpace(cfg)
+    rng = random.Random(3)
+    by_params = sorted(
+        {subnet_key(s): s for s in (space.sample(rng) for _ in range(60))}.values(),
+        key=lambda s: num_params(cfg, s, False),
+    )
+    low, mid, high = by_params[5], by_params[25], by_params[45]  # params: low < mid < high < budget
+    over = largest(cfg)
+    base = [2] * 200
+    errors = {
+        subnet_key(low): base,  # WER 20.00
+        subnet_key(mid): [3] * 12 + [1] * 10 + [2] * 178,  # 20.10: alike, bigger
+        subnet_key(high): [3] * 40 + [2] * 160,  # 22.00: worse beyond the interval
+        subnet_key(over): [0] * 200,  # best, but over the budget
+    }
+    table = CostTable(space)
+    budget = make_budget(
+        "p", {"max_params": (num_params(cfg, high, False) + num_params(cfg, over, False)) / 2}
+    )
+    search = Search(
+        space, DevScores(errors), table, JsonlStore(tmp_path / "h.jsonl"), EvolutionSettings(), progress=False
+    )
+    for subnet in (low, mid, high, over):
+        search.evaluate(subnet, "-", "test", 0)
+    first = search.choose(budget)
+    assert first["key"] == subnet_key(mid)  # as good as the data can tell, and spends more of the budget
+    assert first["pick"]["alike"] == [subnet_key(low), subnet_key(mid)]
+    lo, hi = first["pick"]["wer_interval_95"]
+    assert lo < first["wer"] < hi and first["pick"]["dev_utterances"] == 200
+    second = search.choose(budget, {subnet_key(mid): "first"})
+    assert second["key"] == subnet_key(low) and "alike" in second["pick"]["reason"]
+    third = search.choose(budget, {subnet_key(mid): "first", subnet_key(low): "second"})
+    assert third["key"] == subnet_key(
+        low
+    )  # the data say the only other one is worse: the same pick, said why
+    assert third["pick"]["reason"].startswith("the same subnet as profile second")
+    plain = Search(
+        space, lambda s: DevScores(errors)(s)[0], table, JsonlStore(tmp_path / "p.jsonl"), EvolutionSettings()
+    )
+    for subnet in (low, mid, high, over):
+        plain.evaluate(subnet, "-", "test", 0)
+    assert plain.choose(budget)["key"] == subnet_key(low)  # no per-utterance errors: the lowest WER

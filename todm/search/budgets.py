@@ -149,6 +149,19 @@ class Budget:
                 out.append(f"peak memory {costs.peak_mb:.1f} MB > {self.max_memory_mb:.4g} MB")
         return out
 
+    def usage(self, costs: Costs) -> float:
+        """How much of the budget a subnet spends: the largest cost / bound ratio over the bounded costs."""
+        pairs = [
+            (costs.params, self.max_params),
+            (costs.macs, self.max_macs),
+            (costs.model_mb(self.model_dtype), self.max_model_mb),
+            (costs.latency_ms, self.max_latency_ms),
+            (costs.peak_mb, self.max_memory_mb),
+        ]
+        return max(
+            (cost / bound for cost, bound in pairs if bound is not None and cost is not None), default=0.0
+        )
+
     def describe(self) -> str:
         parts = []
         if self.max_params is not None:

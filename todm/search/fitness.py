@@ -3,8 +3,10 @@
 `WerEvaluator(model, cuts, sp).wer(subnet)` decodes the dev subset with the supernet restricted to `subnet`
 (Transducer.forward_encoder(..., subnet), the same weights `extract` would copy) using
 todm.decode's greedy search (decode_features, <unk> treated as blank like decode.py) and scores it with
-todm.decode.word_error_rate (imported when first used). The
-features are loaded once and kept in memory, so an evaluation costs only the forward passes.
+todm.decode.word_error_rate (imported when first used); `score(subnet)` (what the search calls) also gives each
+utterance's errors, so that two subnets' WERs can be compared with a paired bootstrap
+(todm.decode.confidence). The features are loaded once and kept in memory, so an evaluation costs only the
+forward passes.
 
 `JsonlStore` is the append-only cache behind history.jsonl and latency.jsonl: one JSON object per line, each
 written with one write + flush + fsync, so an interrupted run leaves at most one truncated last line, which
@@ -57,10 +59,12 @@ class WerEvaluator:
         cuts = cuts if isinstance(cuts, CutSet) else CutSet.from_cuts(list(cuts))
         self.batches: list[tuple[torch.Tensor, torch.Tensor, list[list[str]]]] = []
         self.num_utts, self.num_words, self.seconds = 0, 0, 0.0
+        self.utterance_words: list[int] = []  # reference words of each utterance, in decoding order
         for batch in make_valid_loader(cuts, max_duration):
             features, lens, texts, _ = unpack_batch(batch)
             refs = [text.split() for text in texts]
             self.batches.append((features, lens, refs))
+            self.utterance_words.extend(len(r) for r in refs)
             self.num_utts += features.size(0)
             self.num_words += sum(len(r) for r in refs)
             self.seconds += float(lens.sum()) / 100
@@ -85,7 +89,15 @@ class WerEvaluator:
         refs, hyps = self.hypotheses(subnet)
         return float(word_error_rate(refs, hyps)["wer"])
 
-    __call__ = wer
+    def score(self, subnet: SubnetConfig) -> tuple[float, list[int]]:
+        """(WER %, word errors of each utterance in the order of `utterance_words`)."""
+        from todm.decode import word_error_rate
+        from todm.decode.confidence import utterance_errors
+
+        refs, hyps = self.hypotheses(subnet)
+        return float(word_error_rate(refs, hyps)["wer"]), utterance_errors(refs, hyps)
+
+    __call__ = score
 
 
 class JsonlStore:

@@ -41,6 +41,7 @@ def summary(results: list[ProfileResult], records: list[dict], references: dict[
         entry = {
             "budget": res.budget.to_dict(),
             "chosen": _brief(res.chosen),
+            "pick": res.chosen.get("pick"),
             "evolution_best_wer": res.evolution.best.fitness if res.evolution.best else None,
             "evolution_evaluations": len(res.evolution.evaluated),
             "evolution_keys": [e.key for e in res.evolution.evaluated],
@@ -142,7 +143,7 @@ def format_table(results: list[ProfileResult], references: dict[str, dict]) -> s
     """The final table (markdown) for the log."""
     lat = any(r.get("latency_ms") is not None for r in references.values())
     head = (
-        "| profile | budget | WER % | random WER % | params | MACs/s | MB fp32/int8 |"
+        "| profile | budget | WER % | 95% interval | random WER % | params | MACs/s | MB fp32/int8 |"
         + (" ms/s |" if lat else "")
         + " subnet |"
     )
@@ -153,6 +154,9 @@ def format_table(results: list[ProfileResult], references: dict[str, dict]) -> s
             name,
             budget,
             f"{r['wer']:.2f}",
+            "[{:.2f}, {:.2f}]".format(*r["pick"]["wer_interval_95"])
+            if "wer_interval_95" in r.get("pick", {})
+            else "-",
             rnd,
             f"{r['params'] / 1e6:.3f}M",
             f"{r['macs'] / 1e6:.1f}M",

@@ -5,11 +5,20 @@ up in one history (history.jsonl) before decoding: no subnet is decoded twice, w
 interrupted one. Costs are cached too: params/MACs/size in memory (analytic), latency in latency.jsonl
 (measured once per subnet, including candidates that were measured only to be rejected), so a resumed run
 replays the same decisions and reaches the same point without decoding again.
-A history record names the profile, method and generation that first evaluated the subnet; pareto.json
-lists every subnet each profile's evolution (and random search) visited. Each profile's chosen subnet is the lowest-WER evaluated subnet (from any profile or method) that satisfies
-its budget; ties go to fewer parameters. Bundle sizes during the search are estimates (BundleSize, a few percent
-low for mixed widths); a profile with a size budget gets its pick exported and measured, and a pick whose real
-files exceed the budget gives way to the next candidate (measurements kept in bundle.jsonl).
+A history record names the profile, method and generation that first evaluated the subnet (and, from a
+WerEvaluator, each dev utterance's errors); pareto.json lists every subnet each profile's evolution (and random
+search) visited.
+
+Each profile's pick, among every evaluated subnet (from any profile or method) that satisfies its budget:
+  1. the lowest dev WER (ties: fewer parameters), whose WER the paired bootstrap (todm.decode.confidence)
+     then compares with the next candidates': those not worse beyond the 95% interval are as good as the data
+     can tell;
+  2. of those, one that no earlier profile picked, spending the most of the budget (Budget.usage): a
+     toolkit that promises many models must not hand out one model twice because of noise in 1 dev WER;
+  3. when every one of them is an earlier profile's pick, that same subnet, and the pick's note says why.
+Without per-utterance errors (a plain WER callable) the pick is step 1's. Bundle sizes during the search are
+estimates (BundleSize, a few percent low for mixed widths); under a size budget the candidates are exported and
+measured, and one whose real files exceed the budget is passed over (measurements kept in bundle.jsonl).
 """
 
 from __future__ import annotations
@@ -28,6 +37,8 @@ from .fitness import JsonlStore
 from .space import SearchSpace, subnet_key
 
 logger = logging.getLogger(__name__)
+
+MAX_ALTERNATIVES = 20  # candidates after the lowest-WER one compared with it (sorted by WER)
 
 
 class CostTable:
@@ -168,13 +179,16 @@ class Search:
         self.space, self.wer, self.table, self.history = space, wer, table, history
         self.settings, self.seed, self.progress = settings, seed, progress
         self.decoded = 0  # evaluations actually run (cache misses)
+        # reference words of each dev utterance (a WerEvaluator's), for the bootstrap of the picks
+        self.utterance_words: list[int] | None = getattr(wer, "utterance_words", None)
 
     def evaluate(self, subnet: SubnetConfig, profile: str, method: str, generation: int) -> float:
         key = subnet_key(subnet)
         record = self.history.get(key)
         if record is None:
             start = time.perf_counter()
-            wer = float(self.wer(subnet))
+            got = self.wer(subnet)
+            wer, errors = (float(got[0]), list(got[1])) if isinstance(got, tuple) else (float(got), None)
             seconds = time.perf_counter() - start
             self.decoded += 1
             c = self.table.costs(subnet)
@@ -193,6 +207,8 @@ class Search:
                 "generation": generation,
                 "eval_seconds": round(seconds, 3),
             }
+            if errors is not None:
+                record["utt_errors"] = errors
             self.history.append(record)
         return float(record["wer"])
 
@@ -209,7 +225,10 @@ class Search:
 
         return tqdm(total=total, desc=desc, disable=not self.progress, leave=False, dynamic_ncols=True)
 
-    def run_profile(self, budget: Budget, compare_random: bool = False) -> ProfileResult:
+    def run_profile(
+        self, budget: Budget, compare_random: bool = False, taken: dict[str, str] | None = None
+    ) -> ProfileResult:
+        """Search for `budget`, then pick (see the module docstring); `taken`: key -> profile of earlier picks."""
         s, feasible = self.settings, self.table.feasible_for(budget)
         bar = None
         best: list[float] = []
@@ -263,34 +282,102 @@ class Search:
                 rnd.best.fitness,
                 n,
             )
-        return ProfileResult(budget, evo, rnd, self.choose(budget))
+        return ProfileResult(budget, evo, rnd, self.choose(budget, taken))
 
-    def choose(self, budget: Budget) -> dict:
-        """The lowest-WER feasible subnet; under a size budget, the first in that order whose exported files fit."""
+    def _fits_files(self, budget: Budget, record: dict) -> dict | None:
+        """The record (with its exported sizes) if its real files fit a size budget; None if they do not."""
+        if budget.max_model_mb is None:
+            return record
+        exported = self.table.exported_mb(SubnetConfig.from_dict(record["subnet"]))
+        if exported is None:
+            return record
+        if exported[1 if budget.model_dtype == "int8" else 0] <= budget.max_model_mb:
+            return {**record, "exported_mb_fp32": exported[0], "exported_mb_int8": exported[1]}
+        logger.warning(
+            "%s: %s is %.3f MB %s when exported (estimated %.3f MB) > %.4g MB: passed over",
+            budget.name,
+            record["key"],
+            exported[1 if budget.model_dtype == "int8" else 0],
+            budget.model_dtype,
+            record[f"model_mb_{budget.model_dtype}"],
+            budget.max_model_mb,
+        )
+        return None
+
+    def choose(self, budget: Budget, taken: dict[str, str] | None = None) -> dict:
+        """The profile's pick (module docstring) with a "pick" note: why, its WER's 95% interval, the
+        subnets the data could not tell from the lowest-WER one."""
+        from todm.decode.confidence import wer_difference_interval
+
+        taken = taken or {}
         feasible = self.table.feasible_for(budget)
         candidates = sorted(
             (r for r in self.history.by_key.values() if feasible(SubnetConfig.from_dict(r["subnet"]))),
             key=lambda r: (r["wer"], r["params"], r["key"]),
         )
-        if budget.max_model_mb is None:
-            return candidates[0]
-        dtype = 1 if budget.model_dtype == "int8" else 0
-        for record in candidates:
-            exported = self.table.exported_mb(SubnetConfig.from_dict(record["subnet"]))
-            if exported is None:
-                return record
-            if exported[dtype] <= budget.max_model_mb:
-                return {**record, "exported_mb_fp32": exported[0], "exported_mb_int8": exported[1]}
-            logger.warning(
-                "%s: %s is %.3f MB %s when exported (estimated %.3f MB) > %.4g MB: next candidate",
-                budget.name,
-                record["key"],
-                exported[dtype],
-                budget.model_dtype,
-                record[f"model_mb_{budget.model_dtype}"],
-                budget.max_model_mb,
+        fitting = (f for f in (self._fits_files(budget, r) for r in candidates) if f is not None)
+        best = next(fitting, None)
+        if best is None:
+            raise UserError(
+                f"profile {budget.name!r}: no evaluated subnet fits {budget.describe()} once exported "
+                "(the size estimate was low for all of them); loosen the budget or search longer"
             )
-        raise UserError(
-            f"profile {budget.name!r}: no evaluated subnet fits {budget.describe()} once exported "
-            "(the size estimate was low for all of them); loosen the budget or search longer"
+        words = self.utterance_words
+        if not words or best.get("utt_errors") is None:
+            return {**best, "pick": {"reason": "lowest dev WER within the budget"}}
+
+        def usage(record: dict) -> float:
+            return budget.usage(
+                self.table.costs(SubnetConfig.from_dict(record["subnet"]), budget.needs_latency)
+            )
+
+        # the next candidates by WER that the paired bootstrap cannot tell from the best
+        alike = [best]
+        for record in candidates[1 : 1 + MAX_ALTERNATIVES]:
+            if record.get("utt_errors") is None or record["key"] == best["key"]:
+                continue
+            _, low, _ = wer_difference_interval(record["utt_errors"], best["utt_errors"], words)
+            if low <= 0.0:
+                fits = self._fits_files(budget, record)
+                if fits is not None:
+                    alike.append(fits)
+        free = [r for r in alike if r["key"] not in taken]
+        if free:
+            pick = max(free, key=lambda r: (usage(r), -r["wer"], r["key"]))
+            if pick["key"] == best["key"]:
+                reason = "lowest dev WER within the budget"
+            else:
+                reason = (
+                    f"{pick['wer'] - best['wer']:+.2f} WER points from the lowest ({best['key']}"
+                    + (f", profile {taken[best['key']]}'s pick" if best["key"] in taken else "")
+                    + "), within the 95% interval; spends more of the budget"
+                )
+            if len(alike) > 1:
+                reason += f" ({usage(pick):.0%} of it; {len(alike)} subnets alike on dev)"
+        else:
+            pick = best
+            reason = (
+                f"the same subnet as profile {taken[best['key']]}: every other subnet within this budget is "
+                "worse on dev beyond the 95% interval"
+            )
+            logger.warning("%s: %s", budget.name, reason)
+        zeros = [0] * len(words)
+        _, low, high = wer_difference_interval(pick["utt_errors"], zeros, words)
+        note = {
+            "reason": reason,
+            "wer_interval_95": [round(low, 2), round(high, 2)],
+            "dev_utterances": len(words),
+            "dev_words": int(sum(words)),
+            "alike": [r["key"] for r in alike],
+            "usage": round(usage(pick), 3),
+        }
+        logger.info(
+            "%s: picked %s, dev WER %.2f%% [%.2f, %.2f]: %s",
+            budget.name,
+            pick["key"],
+            pick["wer"],
+            low,
+            high,
+            reason,
         )
+        return {**pick, "pick": note}

@@ -8,7 +8,7 @@ Usage (from egs/librispeech/todm):
     ./search.py --exp-dir exp --epoch 8 --max-latency-ms 40 --max-model-mb 3 --model-dtype int8
     ./search.py ... --compare-random true        # also run random search with as many evaluations
     ./search.py ... --population 8 --generations 5 --mutation-prob 0.1 --crossover-prob 0.5 \
-        --num-elites 4 --seed 42 --dev-sets dev-clean,dev-other --num-dev-utts 100
+        --num-elites 4 --seed 42 --dev-sets dev-clean,dev-other --num-dev-utts 0
 
 Without --epoch/--iter/--checkpoint the newest epoch-N.pt or checkpoint-K.pt in --exp-dir is searched.
 Budgets: --max-params (deployed parameters), --max-macs (encoder MACs per second of audio, counted on a 10 s
@@ -77,7 +77,12 @@ def get_parser() -> argparse.ArgumentParser:
     add("--bpe-model", default="data/lang_bpe_500/bpe.model")
     add("--manifest-dir", default="data/fbank")
     add("--dev-sets", default="dev-clean,dev-other")
-    add("--num-dev-utts", type=int, default=100, help="deterministic subset over the dev sets (0: all)")
+    add(
+        "--num-dev-utts",
+        type=int,
+        default=0,
+        help="deterministic subset over the dev sets (0: all of them; fewer makes WER differences noisier)",
+    )
     add("--max-duration", type=float, default=200.0, help="seconds of audio per decoding batch")
     add("--budgets", default="", help="YAML file of device profiles")
     add("--max-params", default=None)
@@ -306,7 +311,7 @@ def main() -> None:
     search = Search(space, evaluator, table, history, settings, params.seed)
     start = time.perf_counter()
     references = search.references()
-    results = []
+    results, taken = [], {}  # taken: key -> the profile that picked it
     for budget in profiles:
         logging.info(
             "profile %s: %s; %d generations x %d",
@@ -315,7 +320,8 @@ def main() -> None:
             settings.generations,
             settings.population,
         )
-        results.append(search.run_profile(budget, params.compare_random))
+        results.append(search.run_profile(budget, params.compare_random, taken))
+        taken.setdefault(results[-1].chosen["key"], budget.name)
     write_results(search_dir, results, list(history.by_key.values()), references)
     elapsed = time.perf_counter() - start
     logging.info(
