@@ -157,8 +157,19 @@ def search_section(exp_dir: Path, docs_dir: Path) -> list[str]:
         return ["## Subnet search", "", "Not run (run.sh stage 5).", ""]
     records = [json.loads(line) for line in history.read_text().splitlines() if line.strip().endswith("}")]
     lines = ["## Subnet search", "", f"{len(records)} subnets evaluated (greedy WER on the dev subset).", ""]
+    pareto = search_dir / "pareto.json"
+    profiles = json.loads(pareto.read_text()).get("profiles", {}) if pareto.is_file() else {}
     for path in sorted(search_dir.glob("subnet-*.json")):
-        lines.append(f"- `{path.name}`: {SubnetConfig.from_json(path.read_text()).describe()}")
+        line = f"- `{path.name}`: {SubnetConfig.from_json(path.read_text()).describe()}"
+        entry = profiles.get(path.stem[len("subnet-") :], {})
+        pick = entry.get("pick") or {}
+        if "wer_interval_95" in pick:
+            low, high = pick["wer_interval_95"]
+            line += (
+                f"; dev WER {entry['chosen']['wer']:.2f}% (95% interval {low:.2f}-{high:.2f}, "
+                f"{pick['dev_utterances']} utterances); {pick['reason']}"
+            )
+        lines.append(line)
     if (search_dir / "pareto.png").is_file():
         shutil.copy(search_dir / "pareto.png", docs_dir / "pareto.png")
         lines += ["", "![Pareto front](docs/pareto.png)"]
