@@ -526,3 +526,33 @@ def test_picks_spend_the_budget_and_differ_unless_the_dev_data_say_otherwise(tmp
     for subnet in (low, mid, high, over):
         plain.evaluate(subnet, "-", "test", 0)
     assert plain.choose(budget)["key"] == subnet_key(low)  # no per-utterance errors: the lowest WER
+
+
+def test_a_profile_measures_latency_at_its_own_thread_count(tmp_path):
+    """Latency and memory bounds hold at the profile's threads: measured (and cached) there, not at the
+    search's default; here 4 threads run 3x faster, so a 4-thread profile affords a bigger subnet."""
+    cfg = cpu_small(vocab_size=200)
+    space = SearchSpace(cfg)
+    calls = []
+
+    def meter(subnet, threads=None):
+        calls.append(threads)
+        ms = num_params(cfg, subnet, False) / 1e5  # ms per second of audio at 1 thread
+        return (ms if threads is None else ms / 3.0 * (4 / threads)), 10.0
+
+    store = JsonlStore(tmp_path / "latency.jsonl")
+    table = CostTable(space, meter, store)
+    limit = (num_params(cfg, smallest(cfg), False) + num_params(cfg, largest(cfg), False)) / 2 / 1e5
+    one = make_budget("one", {"max_latency_ms": limit})
+    four = make_budget("four", {"max_latency_ms": limit, "threads": 4})
+    assert "at 4 threads" in four.describe() and four.to_dict()["threads"] == 4
+    big = largest(cfg)
+    assert not table.feasible_for(one)(big) and table.feasible_for(four)(big)
+    assert calls == [None, 4]
+    assert table.feasible_for(four)(big) and calls == [None, 4]  # cached
+    keys = [json.loads(line)["key"] for line in (tmp_path / "latency.jsonl").read_text().splitlines()]
+    assert keys == [subnet_key(big), subnet_key(big) + " @4 threads"]
+    with pytest.raises(UserError, match="threads='4': expected a whole number"):
+        make_budget("bad", {"max_latency_ms": 3, "threads": "4"})
+    with pytest.raises(UserError, match="threads must be a whole number >= 1"):
+        make_budget("bad", {"max_latency_ms": 3, "threads": 0})

@@ -34,9 +34,19 @@ import torch
 from todm.errors import UserError
 from todm.model import SubnetConfig, SupernetConfig, Transducer, encoder_frames, macs, num_params
 
+from .space import subnet_key
+
 REFERENCE_SECONDS = 10.0
 FRAMES_PER_SECOND = 100  # 10 ms fbank frame shift
-BUDGET_KEYS = ("max_params", "max_macs", "max_latency_ms", "max_model_mb", "max_memory_mb", "model_dtype")
+BUDGET_KEYS = (
+    "max_params",
+    "max_macs",
+    "max_latency_ms",
+    "max_model_mb",
+    "max_memory_mb",
+    "model_dtype",
+    "threads",
+)
 _COST_OF = {
     "max_params": "params",
     "max_macs": "macs",
@@ -90,12 +100,19 @@ class Budget:
     max_memory_mb: float | None = None
     model_dtype: str = "fp32"
     relative: dict[str, float] = field(default_factory=dict)  # key -> fraction, resolved by `resolve`
+    threads: int | None = None  # the device's threads for latency and memory; None: the search's default
 
     def __post_init__(self) -> None:
         if self.model_dtype not in ("int8", "fp32"):
             raise UserError(
                 f"profile {self.name!r}: model_dtype must be int8 or fp32, got {self.model_dtype!r}"
             )
+        if self.threads is not None and (self.threads != int(self.threads) or self.threads < 1):
+            raise UserError(
+                f"profile {self.name!r}: threads must be a whole number >= 1, got {self.threads!r}"
+            )
+        if self.threads is not None:
+            self.threads = int(self.threads)
         if not self.relative and not any(v is not None for v in self.bounds().values()):
             raise UserError(f"profile {self.name!r}: no budget given (use {', '.join(BUDGET_KEYS[:4])})")
 
@@ -174,6 +191,8 @@ class Budget:
             parts.append(f"{self.model_dtype}<={self.max_model_mb:.4g}MB")
         if self.max_memory_mb is not None:
             parts.append(f"peak memory<={self.max_memory_mb:.4g}MB")
+        if self.threads is not None and self.needs_latency:
+            parts.append(f"at {self.threads} thread{'s' if self.threads > 1 else ''}")
         return " ".join(parts)
 
     def to_dict(self) -> dict:
@@ -181,6 +200,7 @@ class Budget:
             "name": self.name,
             **self.bounds(),
             "model_dtype": self.model_dtype,
+            "threads": self.threads,
             "relative": self.relative,
         }
 
@@ -200,6 +220,10 @@ def make_budget(name: str, values: dict, where: str = "") -> Budget:
             continue
         if key == "model_dtype":
             kw[key] = str(value)
+        elif key == "threads":
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise UserError(f"{where}: threads={value!r}: expected a whole number of threads")
+            kw[key] = value
         elif isinstance(value, str) and value.strip().endswith("%"):
             frac = parse_quantity(value.strip()[:-1], f"{where}: {key}") / 100
             if frac > 1:
@@ -278,8 +302,6 @@ class BundleSize:
         feature frames) when it is > 0."""
         import tempfile
 
-        from todm.export.onnx_export import export_onnx, quantize_int8
-        from todm.export.streaming_export import export_streaming_onnx
         from todm.model import LayerChoice, largest, smallest
 
         torch.manual_seed(0)  # sizes depend on shapes only; any weights do
@@ -301,14 +323,7 @@ class BundleSize:
         rows, extra = [], []
         for subnet in (largest(cfg), smallest(cfg), narrowed(True, True)):
             with tempfile.TemporaryDirectory() as tmp:
-                small = model.extract(subnet)
-                fp32 = (
-                    export_streaming_onnx(small, tmp, streaming_chunk)
-                    if streaming_chunk
-                    else export_onnx(small, tmp)
-                )
-                int8 = quantize_int8(fp32)
-                files = [sum(p.stat().st_size for p in paths.values()) for paths in (fp32, int8)]
+                files = [mb * 1e6 for mb in bundle_mb(export_bundle(model, subnet, tmp, streaming_chunk))]
             rows.append(cls._features(cfg, subnet))
             extra.append([f - w for f, w in zip(files, weight_bytes(cfg, subnet))])
         # least squares: exact for three independent subnets, the best fit when the space has fewer shapes
@@ -328,17 +343,36 @@ class BundleSize:
         )
 
 
-def exported_bundle_mb(model: Transducer, subnet: SubnetConfig) -> tuple[float, float]:
+def export_bundle(
+    model: Transducer, subnet: SubnetConfig, out_dir: str | Path, streaming_chunk: int = 0
+) -> tuple[dict[str, Path], dict[str, Path]]:
+    """The fp32 and int8 ONNX files export.py ships for `subnet` of `model` (a streaming bundle with chunks of
+    `streaming_chunk` feature frames when > 0): ({part: path}, {part: path})."""
+    from todm.export.onnx_export import export_onnx, quantize_int8
+    from todm.export.streaming_export import export_streaming_onnx
+
+    small = model.extract(subnet).eval()
+    if streaming_chunk:
+        fp32 = export_streaming_onnx(small, out_dir, streaming_chunk)
+    else:
+        fp32 = export_onnx(small, out_dir)
+    return fp32, quantize_int8(fp32)
+
+
+def bundle_mb(files: tuple[dict[str, Path], dict[str, Path]]) -> tuple[float, float]:
+    """(fp32, int8) MB of export_bundle's files."""
+    return tuple(sum(p.stat().st_size for p in paths.values()) / 1e6 for paths in files)
+
+
+def exported_bundle_mb(
+    model: Transducer, subnet: SubnetConfig, streaming_chunk: int = 0
+) -> tuple[float, float]:
     """(fp32, int8) MB of the files export.py ships for `subnet` (encoder + decoder + joiner ONNX), measured by
     exporting it: what a size budget is finally checked against."""
     import tempfile
 
-    from todm.export.onnx_export import export_onnx, quantize_int8
-
     with tempfile.TemporaryDirectory() as tmp:
-        fp32 = export_onnx(model.extract(subnet).eval(), tmp)
-        int8 = quantize_int8(fp32)
-        return tuple(sum(p.stat().st_size for p in paths.values()) / 1e6 for paths in (fp32, int8))
+        return bundle_mb(export_bundle(model, subnet, tmp, streaming_chunk))
 
 
 def static_costs(cfg: SupernetConfig, subnet: SubnetConfig, bundle: BundleSize | None = None) -> Costs:
@@ -380,12 +414,12 @@ class LatencyMeter:
         self.warmup, self.repeats, self.num_threads, self.unk_id = warmup, repeats, num_threads, unk_id
 
     @torch.no_grad()
-    def __call__(self, subnet: SubnetConfig) -> float:
+    def __call__(self, subnet: SubnetConfig, threads: int | None = None) -> float:
         from todm.decode import greedy_search
 
         small = self.model.extract(subnet).eval()
         previous = torch.get_num_threads()
-        torch.set_num_threads(self.num_threads)
+        torch.set_num_threads(threads or self.num_threads)
         try:
             times = []
             for i in range(self.warmup + self.repeats):
@@ -423,27 +457,28 @@ class DeployedMeter:
             raise UserError("--decode-chunk-len: the supernet is not causal, its subnets cannot stream")
         self.model, self.wave, self.tokens = model, wave, Path(tokens)
         self.streaming_chunk = streaming_chunk
+        self.exported_mb: dict[str, tuple[float, float]] = {}  # what __call__ exported, by subnet key
         self.seconds = len(wave) / 16000
         self.warmup, self.repeats, self.num_threads, self.int8 = warmup, repeats, num_threads, int8
 
-    def __call__(self, subnet: SubnetConfig) -> tuple[float, float]:
+    def __call__(self, subnet: SubnetConfig, threads: int | None = None) -> tuple[float, float]:
         import shutil
         import tempfile
 
         from todm.export.bundle_eval import sherpa_transcribe
-        from todm.export.onnx_export import export_onnx, quantize_int8
-        from todm.export.streaming_export import export_streaming_onnx
 
         with tempfile.TemporaryDirectory() as tmp:
-            small = self.model.extract(subnet).eval()
-            if self.streaming_chunk:
-                paths = export_streaming_onnx(small, tmp, self.streaming_chunk)
-            else:
-                paths = export_onnx(small, tmp)
-            if self.int8:
-                quantize_int8(paths)
+            files = export_bundle(self.model, subnet, tmp, self.streaming_chunk)
+            self.exported_mb[subnet_key(subnet)] = bundle_mb(files)
             shutil.copyfile(self.tokens, Path(tmp) / "tokens.txt")
             got = sherpa_transcribe(
-                tmp, [self.wave] * (self.warmup + self.repeats), self.int8, self.num_threads
+                tmp, [self.wave] * (self.warmup + self.repeats), self.int8, threads or self.num_threads
             )
         return 1000.0 * statistics.median(got["each"][self.warmup :]) / self.seconds, float(got["peak_mb"])
+
+    def bundle_mb(self, subnet: SubnetConfig) -> tuple[float, float]:
+        """(fp32, int8) MB of the subnet's shipped files: those this meter exported, else exported now."""
+        key = subnet_key(subnet)
+        if key not in self.exported_mb:
+            self.exported_mb[key] = exported_bundle_mb(self.model, subnet, self.streaming_chunk)
+        return self.exported_mb[key]

@@ -85,9 +85,10 @@ class CostTable:
     def has_latency(self) -> bool:
         return self.meter is not None
 
-    def latency(self, subnet: SubnetConfig) -> tuple[float, float | None]:
-        """(ms per second of audio, peak memory MB or None) of the measured run."""
-        key = subnet_key(subnet)
+    def latency(self, subnet: SubnetConfig, threads: int | None = None) -> tuple[float, float | None]:
+        """(ms per second of audio, peak memory MB or None) of the measured run, at the meter's own thread
+        count or at `threads` (a profile's; cached under its own key)."""
+        key = subnet_key(subnet) + (f" @{threads} threads" if threads is not None else "")
         if key not in self._latency:
             record = self.store.get(key) if self.store is not None else None
             if record is None:
@@ -95,7 +96,7 @@ class CostTable:
                     raise UserError(
                         "a latency or memory budget needs latency measurement (--measure-latency true)"
                     )
-                measured = self.meter(subnet)
+                measured = self.meter(subnet) if threads is None else self.meter(subnet, threads)
                 latency, peak = measured if isinstance(measured, tuple) else (measured, None)
                 record = {"key": key, "latency_ms": float(latency), "peak_mb": peak}
                 self.measurements += 1
@@ -105,17 +106,24 @@ class CostTable:
             self._latency[key] = (float(record["latency_ms"]), None if peak is None else float(peak))
         return self._latency[key]
 
-    def costs(self, subnet: SubnetConfig, with_latency: bool | None = None) -> Costs:
+    def costs(
+        self, subnet: SubnetConfig, with_latency: bool | None = None, threads: int | None = None
+    ) -> Costs:
+        """Analytic costs, with the measured latency and peak memory (at `threads`, default the meter's)."""
         key = subnet_key(subnet)
         if key not in self._static:
             self._static[key] = static_costs(self.space.cfg, subnet, self.bundle_size)
         c = self._static[key]
         if with_latency if with_latency is not None else self.has_latency:
-            c = Costs(c.params, c.macs, c.model_mb_fp32, c.model_mb_int8, *self.latency(subnet))
+            c = Costs(c.params, c.macs, c.model_mb_fp32, c.model_mb_int8, *self.latency(subnet, threads))
         return c
 
+    def budget_costs(self, subnet: SubnetConfig, budget: Budget) -> Costs:
+        """The costs `budget` bounds: latency and memory measured at its threads when it bounds them."""
+        return self.costs(subnet, budget.needs_latency, budget.threads if budget.needs_latency else None)
+
     def feasible_for(self, budget: Budget) -> Callable[[SubnetConfig], bool]:
-        return lambda subnet: not budget.violations(self.costs(subnet, budget.needs_latency))
+        return lambda subnet: not budget.violations(self.budget_costs(subnet, budget))
 
 
 def describe_costs(c: Costs) -> str:
@@ -130,13 +138,12 @@ def describe_costs(c: Costs) -> str:
 def resolve_budgets(profiles: list[Budget], table: CostTable) -> list[Budget]:
     """Resolve relative budgets and refuse any profile the smallest subnet already violates."""
     space = table.space
-    small = table.costs(
-        smallest(space.cfg),
-        any(b.needs_latency or {"max_latency_ms", "max_memory_mb"} & set(b.relative) for b in profiles),
-    )
-    large = table.costs(largest(space.cfg), small.latency_ms is not None)
     resolved = []
     for budget in profiles:
+        measured = budget.needs_latency or bool({"max_latency_ms", "max_memory_mb"} & set(budget.relative))
+        threads = budget.threads if measured else None
+        small = table.costs(smallest(space.cfg), measured, threads)
+        large = table.costs(largest(space.cfg), measured, threads)
         budget = budget.resolve(small, large)
         broken = budget.violations(small)
         if broken:
@@ -327,9 +334,7 @@ class Search:
             return {**best, "pick": {"reason": "lowest dev WER within the budget"}}
 
         def usage(record: dict) -> float:
-            return budget.usage(
-                self.table.costs(SubnetConfig.from_dict(record["subnet"]), budget.needs_latency)
-            )
+            return budget.usage(self.table.budget_costs(SubnetConfig.from_dict(record["subnet"]), budget))
 
         # the next candidates by WER that the paired bootstrap cannot tell from the best
         alike = [best]

@@ -242,6 +242,7 @@ def main() -> None:
                 params.latency_threads,
                 params.latency_runtime,
                 params.latency_dtype,
+                params.decode_chunk_len,
             ]
             if measure
             else None,
@@ -301,7 +302,10 @@ def main() -> None:
         meter,
         JsonlStore(search_dir / "latency.jsonl") if meter else None,
         bundle,
-        bundle_meter=lambda subnet: exported_bundle_mb(model, subnet),  # checks the picks of size budgets
+        # checks the picks of size budgets on the shipped files (those the latency meter exported, if it did)
+        bundle_meter=meter.bundle_mb
+        if isinstance(meter, DeployedMeter)
+        else lambda subnet: exported_bundle_mb(model, subnet, params.decode_chunk_len),
         bundle_store=JsonlStore(search_dir / "bundle.jsonl"),
     )
     profiles = resolve_budgets(profiles, table)
