@@ -131,20 +131,25 @@ def _export(
         )
 
 
+def bundle_paths(model: Transducer, out_dir: str | Path) -> dict[str, Path]:
+    """{part: <out_dir>/<part>.onnx}, the directory made; refuses what sherpa-onnx cannot run."""
+    if model.cfg.blank_id != 0:
+        raise ValueError(f"blank_id={model.cfg.blank_id}: sherpa-onnx requires blank id 0")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return {part: out_dir / f"{part}.onnx" for part in ONNX_PARTS}
+
+
 @torch.no_grad()
 def export_onnx(
     model: Transducer, out_dir: str | Path, encoder_meta: dict[str, str] | None = None
 ) -> dict[str, Path]:
     """Write encoder/decoder/joiner.onnx for a standalone model; returns {part: path}."""
     cfg = model.cfg
-    if cfg.blank_id != 0:
-        raise ValueError(f"blank_id={cfg.blank_id}: sherpa-onnx requires blank id 0")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = bundle_paths(model, out_dir)
     was_training = model.training
     model.eval().set_exportable(True)
     try:
-        paths = {part: out_dir / f"{part}.onnx" for part in ONNX_PARTS}
         x, x_lens = torch.zeros(1, 100, cfg.feature_dim), torch.tensor([100], dtype=torch.int64)
         _export(
             EncoderModel(model).eval(),

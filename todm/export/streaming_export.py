@@ -34,7 +34,7 @@ from todm.model.streaming import (
     initial_state,
 )
 
-from .onnx_export import ONNX_PARTS, _export, export_decoder_and_joiner, finish_bundle
+from .onnx_export import _export, bundle_paths, export_decoder_and_joiner, finish_bundle
 
 
 class StreamingEncoderModel(nn.Module):
@@ -109,15 +109,11 @@ def export_streaming_onnx(
 ) -> dict[str, Path]:
     """Write a streaming encoder.onnx and the decoder/joiner.onnx for a causal standalone model."""
     cfg = model.cfg
-    if cfg.blank_id != 0:
-        raise ValueError(f"blank_id={cfg.blank_id}: sherpa-onnx requires blank id 0")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = bundle_paths(model, out_dir)
     was_training = model.training
     model.eval()
     encoder = StreamingEncoderModel(model, chunk_frames).eval()
     try:
-        paths = {part: out_dir / f"{part}.onnx" for part in ONNX_PARTS}
         x = torch.zeros(1, chunk_frames + LOOKAHEAD_FRAMES, cfg.feature_dim)
         h, c = encoder.initial(1)
         _export(
