@@ -316,6 +316,8 @@ write_results() {
     results=../../../RESULTS.md docs=../../../docs archive=../../../docs/results/$profile
   fi
   runs=$( (ls -d $exp_dir ${exp_dir}-baseline-* ${exp_dir}-ablation-* 2>/dev/null || true) | paste -sd,)
+  # a streaming run is compared with the full-utterance run of its profile, when that exists here too
+  if [ "$streaming" = true ] && [ -d exp$suffix/greedy_search ]; then runs="$runs,exp$suffix"; fi
   ./local/archive_results.py --exp-dirs "$runs" --out $archive
   # A streaming run joins the page of its profile's full-utterance run (archived here or by an earlier run);
   # the page of a profile is about that run, with the streaming comparison as a section.
