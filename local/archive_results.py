@@ -6,7 +6,7 @@ Usage (from egs/librispeech/todm):
     ./local/archive_results.py --exp-dirs exp,exp-baseline-subnet-phone-dropout-0.05 --out ../../../docs/results/default
 
 For each directory it copies, under <out>/<dir name>/: commands.txt, exported/*/model_card.json, the
-wer-summary files of both decoding methods, search/{history.jsonl,pareto.json,subnet-*.json,pareto.png},
+wer-summary and recogs files of both decoding methods, search/{history.jsonl,pareto.json,subnet-*.json,pareto.png},
 learning-curve.json and gap-curve.json; and it writes progress.json from the newest checkpoint (its
 architecture, counters and costs, the list of checkpoint steps, the last logged losses), which
 local/write_results.py reads where no checkpoint is left. A file in --exp-dirs (a baseline's dropout choice,
@@ -28,6 +28,8 @@ PATTERNS = (
     "exported/*/model_card.json",
     "greedy_search/wer-summary-*.txt",
     "modified_beam_search/wer-summary-*.txt",
+    "greedy_search/recogs-*.txt",  # per-utterance transcripts: paired bootstrap intervals of differences
+    "modified_beam_search/recogs-*.txt",
     "search/history.jsonl",
     "search/pareto.json",
     "search/subnet-*.json",

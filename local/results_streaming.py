@@ -9,12 +9,13 @@ causal (its SSM layers have no backward kernel) and decodes in chunks of decode_
 import json
 from pathlib import Path
 
+from results_comparison import interval, transcripts
 from results_robustness import SETS, decoded_wer, subnet_names
 
 
-def _pair(full: float | None, streamed: float | None) -> list[str]:
+def _pair(full: float | None, streamed: float | None, spread: str = "") -> list[str]:
     cells = [f"{v:.2f}" if v is not None else "n/a" for v in (full, streamed)]
-    rel = f"{100 * (streamed - full) / full:+.1f}%" if full and streamed is not None else "n/a"
+    rel = f"{100 * (streamed - full) / full:+.1f}%{spread}" if full and streamed is not None else "n/a"
     return [" / ".join(cells), rel]
 
 
@@ -46,7 +47,12 @@ def streaming_section(full_dir: Path | None, streaming_dir: Path) -> list[str]:
             cells = []
             for test_set in SETS:
                 full = decoded_wer(full_dir, test_set, subnet, beam) if full_dir else None
-                cells += _pair(full, decoded_wer(streaming_dir, test_set, subnet, beam))
+                method = "modified_beam_search" if beam else "greedy_search"
+                spread = interval(
+                    transcripts(streaming_dir, method, test_set, subnet),
+                    transcripts(full_dir, method, test_set, subnet) if full_dir else None,
+                )
+                cells += _pair(full, decoded_wer(streaming_dir, test_set, subnet, beam), spread)
             lines.append(f"| {subnet} | {'beam 4' if beam else 'greedy'} | " + " | ".join(cells) + " |")
     cards = sorted((streaming_dir / "exported").glob("*/model_card.json"))
     if cards:

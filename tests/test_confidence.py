@@ -37,3 +37,20 @@ def test_utterance_errors_add_up_to_the_corpus_wer():
     per_utt = utterance_errors(refs, hyps)
     assert per_utt == [2, 1, 0]
     assert sum(per_utt) == word_error_rate(refs, hyps)["errors"]
+
+
+def test_transcripts_difference_pairs_the_same_utterances(tmp_path):
+    from todm.decode.confidence import transcripts_difference
+    from todm.decode.wer import store_transcripts
+
+    refs = {f"u{i}": ["a", "b", "c", "d"] for i in range(30)}
+    a = [(c, r, r[:3]) for c, r in refs.items()]  # one deletion each: 25%
+    b = [(c, r, r if i % 2 else r[:2]) for i, (c, r) in enumerate(refs.items())]  # 0 or 2 errors: 25%
+    store_transcripts(tmp_path / "a.txt", a)
+    store_transcripts(tmp_path / "b.txt", b)
+    got = transcripts_difference(tmp_path / "a.txt", tmp_path / "b.txt")
+    assert got["wer_a"] == pytest.approx(25.0) and got["wer_b"] == pytest.approx(25.0)
+    assert got["difference"] == pytest.approx(0.0) and got["low"] < 0 < got["high"]
+    store_transcripts(tmp_path / "c.txt", a[:-1])
+    with pytest.raises(ValueError, match="different utterances"):
+        transcripts_difference(tmp_path / "a.txt", tmp_path / "c.txt")

@@ -9,6 +9,7 @@ stand out from the spread of either WER.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -61,3 +62,31 @@ def wer_difference_interval(
         rng=np.random.default_rng(seed),
     )
     return point, float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def transcripts_difference(
+    path_a: str | Path, path_b: str | Path, level: float = LEVEL, seed: int = 0
+) -> dict[str, float]:
+    """Two decodes of the same utterances (icefall recogs files, store_transcripts): {"wer_a", "wer_b",
+    "difference", "low", "high"} in WER points, a - b, with the paired bootstrap's interval."""
+    from .wer import read_transcripts
+
+    a, b = read_transcripts(path_a), read_transcripts(path_b)
+    if set(a) != set(b):
+        raise ValueError(f"{path_a} and {path_b} decode different utterances")
+    cuts = sorted(a)
+    if any(a[c][0] != b[c][0] for c in cuts):
+        raise ValueError(f"{path_a} and {path_b} have different references")
+    refs = [a[c][0] for c in cuts]
+    errors_a = utterance_errors(refs, [a[c][1] for c in cuts])
+    errors_b = utterance_errors(refs, [b[c][1] for c in cuts])
+    words = [len(r) for r in refs]
+    difference, low, high = wer_difference_interval(errors_a, errors_b, words, level, seed=seed)
+    total = max(sum(words), 1)
+    return {
+        "wer_a": 100.0 * sum(errors_a) / total,
+        "wer_b": 100.0 * sum(errors_b) / total,
+        "difference": difference,
+        "low": low,
+        "high": high,
+    }

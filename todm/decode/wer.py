@@ -65,6 +65,25 @@ def store_transcripts(path: str | Path, results: list[Result]) -> None:
         tmp.write_text("\n".join(lines) + "\n")
 
 
+def read_transcripts(path: str | Path) -> dict[str, tuple[list[str], list[str]]]:
+    """store_transcripts' file back: {cut_id: (ref_words, hyp_words)}."""
+    import ast
+
+    out: dict[str, dict[str, list[str]]] = {}
+    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        cut_id, sep, rest = line.partition(":\t")
+        side, eq, words = rest.partition("=")
+        if not sep or not eq or side not in ("ref", "hyp"):
+            raise ValueError(f"{path}:{n}: not an icefall recogs line: {line!r}")
+        out.setdefault(cut_id, {})[side] = ast.literal_eval(words)
+    missing = [c for c, sides in out.items() if set(sides) != {"ref", "hyp"}]
+    if missing:
+        raise ValueError(f"{path}: {missing[0]} lacks its ref or hyp line")
+    return {c: (sides["ref"], sides["hyp"]) for c, sides in out.items()}
+
+
 def _combined_alignment(ref: list[str], hyp: list[str]) -> list[tuple[str, str]]:
     """icefall's PER-UTT DETAILS: successive errors are merged into one (ref words->hyp words) group."""
     ali = [[[r], [h]] for r, h in _align(ref, hyp)]
