@@ -95,3 +95,9 @@ def test_non_causal_model_refuses_to_stream():
     model = Transducer(tiny_config())
     with pytest.raises(ValueError, match="causal model"):
         initial_state(model, 1)
+
+
+def test_a_stream_needs_seven_frames_like_the_full_utterance():
+    model = _causal_model()
+    with pytest.raises(ValueError, match=r"T >= 7"):
+        stream_encode(model, torch.zeros(1, 6, 80, dtype=torch.float64), torch.tensor([6]))

@@ -21,6 +21,7 @@ from todm.export.runtime import (
     is_streaming_bundle,
     model_files,
     open_onnx_transducer,
+    stream_tail_seconds,
     tokens_to_text,
 )
 from todm.export.streaming_export import export_streaming_onnx
@@ -118,7 +119,7 @@ def test_int8_streaming_bundle_in_onnxruntime_and_sherpa_onnx(bundle, heldout):
 
 
 def test_random_causal_model_streams_every_chunk_size(tmp_path):
-    """A model that emits on most frames (no training): many tokens to disagree on, chunk sizes 4 and 16."""
+    """A model that emits on most frames (no training): many tokens to disagree on, chunk sizes 4, 16, 64."""
     from tests.test_model import tiny_config
     from todm.export import write_tokens_txt
     from todm.model import Transducer
@@ -130,7 +131,7 @@ def test_random_causal_model_streams_every_chunk_size(tmp_path):
     pieces = ["<blk>"] + [("\u2581" if i % 3 == 0 else "") + f"t{i}" for i in range(1, 20)]
     rng = np.random.RandomState(0)
     waves = [(0.1 * rng.randn(int(16000 * s))).astype(np.float32) for s in (0.4, 1.3)]
-    for chunk in (4, 16):
+    for chunk in (4, 16, 64):
         out = tmp_path / f"chunk-{chunk}"
         quantize_int8(export_streaming_onnx(model, out, chunk))
         write_tokens_txt(out / "tokens.txt", pieces)
@@ -143,7 +144,9 @@ def test_random_causal_model_streams_every_chunk_size(tmp_path):
         got = greedy_search(ort_model, *ort_model.run_encoder(x, lens))
         assert got == ref and sum(map(len, got)) > 10
         assert model_files(out, int8=True)["encoder"].is_file()
-        assert sherpa_decode(sherpa_recognizer(out), waves, pieces)[1][1]  # sherpa-onnx runs it too
+        tail = stream_tail_seconds(out)
+        assert tail == max(STREAM_TAIL_SECONDS, (chunk + LOOKAHEAD_FRAMES + 1) / 100)
+        assert sherpa_decode(sherpa_recognizer(out), waves, pieces, tail)[1][1]  # sherpa-onnx runs it too
 
 
 def test_decode_script_streams_a_causal_checkpoint(causal_recipe):

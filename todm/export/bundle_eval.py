@@ -19,11 +19,11 @@ import numpy as np
 from todm.errors import UserError
 
 from .runtime import (
-    STREAM_TAIL_SECONDS,
     check_bundle_tokens,
     is_streaming_bundle,
     model_files,
     read_tokens,
+    stream_tail_seconds,
 )
 
 WORKER = Path(__file__).with_name("sherpa_worker.py")
@@ -57,7 +57,10 @@ def sherpa_transcribe(
         cmd = [sys.executable, str(WORKER), str(npz)]
         cmd += [str(files[k]) for k in ("encoder", "decoder", "joiner", "tokens")]
         cmd += [str(num_threads), method, str(beam_size)]
-        cmd += ["1" if is_streaming_bundle(model_dir, int8) else "0", str(STREAM_TAIL_SECONDS)]
+        cmd += [
+            "1" if is_streaming_bundle(model_dir, int8) else "0",
+            str(stream_tail_seconds(model_dir, int8)),
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:

@@ -20,7 +20,8 @@ from todm.errors import UserError
 from .onnx_export import ONNX_PARTS, read_meta_data
 
 # Silence appended to a stream before input_finished(): sherpa-onnx decodes a chunk only once the frames after
-# it have arrived and pads nothing itself (its own examples append 0.5 s the same way).
+# it have arrived and pads nothing itself (its own examples append 0.5 s the same way). At least this much; a
+# bundle with longer chunks gets a chunk and its look-ahead (stream_tail_seconds).
 STREAM_TAIL_SECONDS = 0.5
 
 
@@ -41,6 +42,13 @@ def model_files(model_dir: str | Path, int8: bool = False) -> dict[str, Path]:
 def is_streaming_bundle(model_dir: str | Path, int8: bool = False) -> bool:
     """Whether the bundle's encoder is a streaming one (its metadata says streaming=true)."""
     return read_meta_data(model_files(model_dir, int8)["encoder"]).get("streaming") == "true"
+
+
+def stream_tail_seconds(model_dir: str | Path, int8: bool = False) -> float:
+    """Silence that lets sherpa-onnx decode a streaming bundle's last words: more than one window (a chunk
+    and its look-ahead, T frames of 10 ms) past the end, and at least STREAM_TAIL_SECONDS."""
+    meta = read_meta_data(model_files(model_dir, int8)["encoder"])
+    return max(STREAM_TAIL_SECONDS, (int(meta.get("T", 0)) + 1) / 100)
 
 
 def read_tokens(path: str | Path) -> list[str]:
@@ -240,10 +248,14 @@ def sherpa_recognizer(
 
 
 def sherpa_decode(
-    recognizer, waves: list[np.ndarray], pieces: list[str] | None = None
+    recognizer,
+    waves: list[np.ndarray],
+    pieces: list[str] | None = None,
+    tail_seconds: float = STREAM_TAIL_SECONDS,
 ) -> list[tuple[str, list[int] | None]]:
     """Decode 16 kHz float waves; returns (text, token ids) per wave (ids when `pieces` is given). A streaming
-    recognizer gets each wave, then STREAM_TAIL_SECONDS of silence, and decodes every chunk it is ready for."""
+    recognizer gets each wave, then `tail_seconds` of silence (stream_tail_seconds of its bundle), and decodes
+    every chunk it is ready for."""
     import sherpa_onnx
 
     streams = []
@@ -252,7 +264,7 @@ def sherpa_decode(
         stream.accept_waveform(16000, wave)
         streams.append(stream)
     if isinstance(recognizer, sherpa_onnx.OnlineRecognizer):
-        tail = np.zeros(int(STREAM_TAIL_SECONDS * 16000), np.float32)
+        tail = np.zeros(int(tail_seconds * 16000), np.float32)
         for stream in streams:
             stream.accept_waveform(16000, tail)
             stream.input_finished()

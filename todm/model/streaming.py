@@ -91,6 +91,8 @@ def run_stream(
     (N, chunk_frames // 4, D) outputs, carrying its state itself. Returns the outputs joined, cut to the
     full-utterance length, and the lengths subsampled_lengths(feature_lens)."""
     check_chunk_frames(chunk_frames)
+    if features.dim() != 3 or features.size(1) < 7:
+        raise ValueError(f"features must be (N, T >= 7, F) for 4x subsampling, got {tuple(features.shape)}")
     num_out = int(subsampled_lengths(features.size(1)))
     num_chunks = max(1, -(-num_out // (chunk_frames // 4)))
     padded = num_chunks * chunk_frames + LOOKAHEAD_FRAMES

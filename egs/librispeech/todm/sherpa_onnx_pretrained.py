@@ -19,6 +19,7 @@ import time
 
 from todm.cli import run_main, setup_logging
 from todm.export import read_wave, sherpa_decode, sherpa_recognizer
+from todm.export.runtime import stream_tail_seconds
 from todm.export.transcribe import add_bundle_arguments, add_transcribe_arguments, report_transcripts
 
 
@@ -39,7 +40,10 @@ def main() -> None:
         params.model_dir, params.int8, params.decoding_method, params.beam_size, params.num_threads
     )
     start = time.perf_counter()
-    results = sherpa_decode(recognizer, waves)
+    # a streaming bundle gets silence after each file, so that its last chunk is decoded
+    results = sherpa_decode(
+        recognizer, waves, tail_seconds=stream_tail_seconds(params.model_dir, params.int8)
+    )
     elapsed = time.perf_counter() - start
     report_transcripts(params.sound_files, [text for text, _ in results], waves, elapsed)
 
