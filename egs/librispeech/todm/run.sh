@@ -348,24 +348,31 @@ fi
 
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
   log "Stage 6: decode subnets: $(subnets | xargs -n1 basename | tr '\n' ' ')"
+  args="$(ckpt_args) --test-sets $test_sets $stream_args"
   for subnet in $(subnets); do
     for method in greedy_search modified_beam_search; do
-      # shellcheck disable=SC2046
-      ./decode.py $(ckpt_args) --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir \
-        --subnet "$subnet" --decoding-method $method --beam-size 4 --corpus-dir "$corpus_dir" \
-        --test-sets $test_sets $stream_args
+      # a subnet decoded with the same weights and options before (e.g. before the search ran) is skipped
+      marker=$exp_dir/$method/.done-$(basename "$subnet" .json)-$(echo "$args" | md5sum | cut -c1-8)
+      if [ -f "$marker" ]; then log "  $(basename "$subnet") $method: done before, skipping"; continue; fi
+      # shellcheck disable=SC2086
+      ./decode.py $args --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir \
+        --subnet "$subnet" --decoding-method $method --beam-size 4 --corpus-dir "$corpus_dir"
+      touch "$marker"
     done
   done
 fi
 
 if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
   log "Stage 7: export subnets for deployment -> $exp_dir/exported/"
+  args="$(ckpt_args) --decode-sets $test_sets --streaming $streaming --decode-chunk-len $decode_chunk_len"
   for subnet in $(subnets); do
-    # shellcheck disable=SC2046
+    name=$(basename "$subnet" .json)
+    marker=$exp_dir/exported/.done-$name-$(echo "$args" | md5sum | cut -c1-8)
+    if [ -f "$marker" ]; then log "  $name: exported before, skipping"; continue; fi
     # shellcheck disable=SC2086
-    ./export.py $(ckpt_args) --subnet "$subnet" --tokens $lang_dir/tokens.txt \
-      --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir --decode-sets $test_sets \
-      --streaming $streaming --decode-chunk-len $decode_chunk_len
+    ./export.py $args --subnet "$subnet" --tokens $lang_dir/tokens.txt \
+      --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir
+    touch "$marker"
   done
   log "  transcribing two test-clean files with sherpa-onnx (smallest subnet, int8):"
   # shellcheck disable=SC2046
