@@ -9,7 +9,7 @@ causal (its SSM layers have no backward kernel) and decodes in chunks of decode_
 import json
 from pathlib import Path
 
-from results_comparison import interval, transcripts
+from results_comparison import interval, newest_progress, transcripts
 from results_robustness import SETS, decoded_wer, subnet_names
 
 
@@ -30,13 +30,26 @@ def _chunking(streaming_dir: Path) -> str:
 def streaming_section(full_dir: Path | None, streaming_dir: Path) -> list[str]:
     if not (streaming_dir / "greedy_search").is_dir():
         return []
+    steps = [
+        (record or {}).get("progress", {}).get("batch_idx_train")
+        for record in (newest_progress(full_dir) if full_dir else None, newest_progress(streaming_dir))
+    ]
+    if steps[0] and steps[1] and steps[0] != steps[1]:
+        trained = (
+            f"**Not at equal training: the streaming supernet has {steps[1]:,} optimizer steps, the "
+            f"full-utterance one {steps[0]:,}**; the differences below mix streaming with training length."
+        )
+    else:
+        trained = f"Both supernets trained {steps[1]:,} optimizer steps." if steps[1] else ""
     lines = [
         "## Streaming subnets (run.sh --streaming true)",
         "",
         (
-            f"A causal supernet, same recipe and steps, decoded as a stream ({_chunking(streaming_dir)}, states "
-            "carried). Cells: WER % of the full-utterance supernet's subnet / the streaming one's, and the relative "
-            "difference. Searched subnets are matched by budget name; each run searched its own architecture."
+            f"A causal supernet, same recipe, decoded as a stream ({_chunking(streaming_dir)}, states carried). "
+            f"{trained} Cells: WER % of the full-utterance supernet's subnet / the streaming one's, and the "
+            "relative difference, with its paired bootstrap 95% interval over the test utterances where both runs' "
+            "transcripts are archived. Searched subnets are matched by budget name; each run searched its own "
+            "architecture."
         ),
         "",
         "| subnet | decoding | " + " | ".join(f"{s} full / streaming | rel." for s in SETS) + " |",

@@ -310,6 +310,8 @@ def test_streaming_section_beside_the_full_utterance_run(tmp_path):
         "-streaming-chunk-32",
     )
     fixture_card(streamed, "largest", [], 1000, 22.0, 30.0)
+    fixture_run(full, 9000, 80.0, 9600.0, 1e12)
+    fixture_run(streamed, 6000, 80.0, 9600.0, 1e12)
     card_path = streamed / "exported" / "largest" / "model_card.json"
     card = json.loads(card_path.read_text())
     card["streaming"] = {"decode_chunk_len": 32, "chunk_ms": 320, "lookahead_ms": 40}
@@ -334,6 +336,7 @@ def test_streaming_section_beside_the_full_utterance_run(tmp_path):
     )
     section = text.split("## Streaming subnets", 1)[1].split("\n## ", 1)[0]
     assert "chunks of 320 ms, 40 ms look-ahead" in section
+    assert "the streaming supernet has 6,000 optimizer steps, the full-utterance one 9,000" in section
     rows = [line for line in section.splitlines() if line.startswith("| largest")]
     # the transcripts differ by +100% relative (20 -> 40 errors): the interval is around that
     cell = rows[0].split(" | ")[3]
