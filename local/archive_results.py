@@ -15,8 +15,12 @@ exp-baseline-<subnet>.json) is copied as it is. Re-running overwrites the copies
 
 import argparse
 import json
+import os
+import platform
 import shutil
 from pathlib import Path
+
+import torch
 
 from todm.checkpoint import checkpoint_progress, find_checkpoints, read_checkpoint
 from todm.cli import run_main
@@ -50,6 +54,21 @@ def last_logged_losses(exp_dir: Path) -> str:
     return lines[-1].split("|", 1)[1].rsplit("| lr", 1)[0].strip() if lines else ""
 
 
+def machine() -> str:
+    """This machine in one line: CPU model, cores, OS, torch (RESULTS.md says where a run was measured)."""
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}, torch {torch.__version__}"
+    )
+
+
 def progress_record(exp_dir: Path) -> dict | None:
     found = find_checkpoints(exp_dir)
     if not found:
@@ -62,6 +81,7 @@ def progress_record(exp_dir: Path) -> dict | None:
         "baseline_of": state.get("baseline_of"),
         "checkpoint_steps": sorted(int(p.stem.split("-")[1]) for p in found),
         "last_losses": last_logged_losses(exp_dir),
+        "machine": machine(),  # archived where the run was made (RESULTS.md may be written elsewhere)
     }
 
 
