@@ -69,11 +69,17 @@ def streaming_section(full_dir: Path | None, streaming_dir: Path) -> list[str]:
             lines.append(f"| {subnet} | {'beam 4' if beam else 'greedy'} | " + " | ".join(cells) + " |")
     pareto = streaming_dir / "search" / "pareto.json"
     if pareto.is_file():
-        lines += ["", "The streaming run's search (dev WER of each pick, its 95% interval, why it was picked):", ""]
+        lines += [
+            "",
+            "The streaming run's search (dev WER of each pick, its 95% interval, why it was picked):",
+            "",
+        ]
         for name, entry in json.loads(pareto.read_text()).get("profiles", {}).items():
             pick, chosen = entry.get("pick") or {}, entry["chosen"]
             spread = "[{:.2f}, {:.2f}]".format(*pick["wer_interval_95"]) if "wer_interval_95" in pick else ""
-            lines.append(f"- {name}: `{chosen['key']}`, {chosen['wer']:.2f}% {spread}; {pick.get('reason', '')}")
+            lines.append(
+                f"- {name}: `{chosen['key']}`, {chosen['wer']:.2f}% {spread}; {pick.get('reason', '')}"
+            )
     cards = sorted((streaming_dir / "exported").glob("*/model_card.json"))
     if cards:
         lines += [

@@ -13,13 +13,10 @@ cards too. Missing parts are reported as not run.
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import time
 from pathlib import Path
 
-import torch
 from archive_results import last_logged_losses, machine
 from results_comparison import ablation_section, baseline_section, gap_section, newest_progress
 from results_robustness import robustness_section
