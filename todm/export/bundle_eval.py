@@ -20,7 +20,6 @@ from todm.errors import UserError
 
 from .runtime import (
     check_bundle_tokens,
-    is_streaming_bundle,
     model_files,
     read_tokens,
     stream_tail_seconds,
@@ -57,10 +56,8 @@ def sherpa_transcribe(
         cmd = [sys.executable, str(WORKER), str(npz)]
         cmd += [str(files[k]) for k in ("encoder", "decoder", "joiner", "tokens")]
         cmd += [str(num_threads), method, str(beam_size)]
-        cmd += [
-            "1" if is_streaming_bundle(model_dir, int8) else "0",
-            str(stream_tail_seconds(model_dir, int8)),
-        ]
+        tail = stream_tail_seconds(model_dir, int8)  # 0.0: not a streaming bundle
+        cmd += ["1" if tail else "0", str(tail)]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:

@@ -46,9 +46,12 @@ def is_streaming_bundle(model_dir: str | Path, int8: bool = False) -> bool:
 
 def stream_tail_seconds(model_dir: str | Path, int8: bool = False) -> float:
     """Silence that lets sherpa-onnx decode a streaming bundle's last words: more than one window (a chunk
-    and its look-ahead, T frames of 10 ms) past the end, and at least STREAM_TAIL_SECONDS."""
+    and its look-ahead, T frames of 10 ms) past the end, and at least STREAM_TAIL_SECONDS; 0.0 for a
+    full-utterance bundle (one read of the encoder's metadata says both)."""
     meta = read_meta_data(model_files(model_dir, int8)["encoder"])
-    return max(STREAM_TAIL_SECONDS, (int(meta.get("T", 0)) + 1) / 100)
+    if meta.get("streaming") != "true":
+        return 0.0
+    return max(STREAM_TAIL_SECONDS, (int(meta["T"]) + 1) / 100)
 
 
 def read_tokens(path: str | Path) -> list[str]:
