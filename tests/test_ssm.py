@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from todm.model import Transducer, get_preset
+from todm.model.config import LayerChoice
 from todm.model.ssm import DiagonalSSMKernel, MultiHeadSSM, spread_order
 
 
@@ -127,3 +129,30 @@ def test_padding_does_not_leak_into_real_frames():
 def test_odd_head_count_rejected():
     with pytest.raises(ValueError, match="max_heads=3"):
         MultiHeadSSM(d_model=8, max_heads=3, head_dim=2, state_dim=4, causal=False)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_shared_kernel_spectra_equal_each_widths_own_kernel(causal):
+    """Subnets of one step share each layer's spectrum (leading rows): outputs and gradients are unchanged."""
+    torch.manual_seed(0)
+    model = Transducer(get_preset("tiny", vocab_size=20, causal=causal))
+    encoder = model.encoder
+    x, lens = torch.randn(2, 37, encoder.final_norm.normalized_shape[0]), torch.tensor([37, 30])
+    narrow = [LayerChoice(i, b.max_ffn_dim, 2) for i, b in enumerate(encoder.layers)]  # 2 heads each
+
+    def run() -> tuple[list[torch.Tensor], dict[str, torch.Tensor]]:
+        model.zero_grad(set_to_none=True)
+        outs = [encoder(x, lens, None, 0.0), encoder(x, lens, narrow, 0.0)]
+        sum(o.square().sum() for o in outs).backward()
+        return outs, {n: p.grad.clone() for n, p in encoder.named_parameters() if p.grad is not None}
+
+    alone, alone_grads = run()
+    with encoder.shared_kernel_spectra():
+        shared, shared_grads = run()
+        assert all(len(block.ssm.spectrum_cache) == 1 for block in encoder.layers)
+    assert all(block.ssm.spectrum_cache is None for block in encoder.layers)
+    for a, b in zip(alone, shared):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
+    assert alone_grads.keys() == shared_grads.keys()
+    for name in alone_grads:
+        torch.testing.assert_close(alone_grads[name], shared_grads[name], rtol=1e-5, atol=1e-6, msg=name)

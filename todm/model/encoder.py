@@ -14,6 +14,8 @@ which is what `Transducer.extract` relies on.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import TypeVar
 
 import torch
@@ -164,6 +166,18 @@ class Encoder(nn.Module):
         for choice in layers:
             x = self.layers[choice.index](x, valid, choice.ffn_dim, choice.ssm_heads, dropout)
         return self.final_norm(x)
+
+    @contextlib.contextmanager
+    def shared_kernel_spectra(self) -> Iterator[None]:
+        """Within it, subnets run on inputs of the same length reuse each layer's SSM kernel spectrum, made once
+        for all heads (MultiHeadSSM.kernel_spectrum): the members of one training step see the same batch."""
+        for block in self.layers:
+            block.ssm.spectrum_cache = {}
+        try:
+            yield
+        finally:
+            for block in self.layers:
+                block.ssm.spectrum_cache = None
 
     def forward_chunk(
         self, x: torch.Tensor, states: list[torch.Tensor], layers: list[LayerChoice] | None

@@ -273,6 +273,8 @@ class MultiHeadSSM(nn.Module):
         self.out_proj = nn.Linear(width, d_model)
         # True: the chunked path (ONNX, deployed), also used during torch.onnx.export; "toeplitz": the O(T^2) one
         self.exportable: bool | str = False
+        # Kernel spectra by utterance length while subnets share them (Encoder.shared_kernel_spectra), else None
+        self.spectrum_cache: dict[int, torch.Tensor] | None = None
 
     def forward(
         self, x: torch.Tensor, valid: torch.Tensor | None = None, num_heads: int | None = None
@@ -318,15 +320,31 @@ class MultiHeadSSM(nn.Module):
         y = self._inter_head_gate(y + u * self.kernel.d_skip[:width], heads)
         return F.linear(y, self.out_proj.weight[:, :width], self.out_proj.bias), state
 
-    def _apply_kernel_fft(self, u: torch.Tensor, width: int) -> torch.Tensor:
-        """u: (N, T, C) -> (N, T, C), linear convolution via rfft of size 2T."""
-        length = u.size(1)
+    def kernel_spectrum(self, length: int, width: int) -> torch.Tensor:
+        """rfft (size 2T) of the first `width` channels' kernels for T = length frames: (width, T+1) complex.
+
+        While `spectrum_cache` is set, every channel's spectrum is made once per length and each call takes its
+        leading rows: a channel's kernel depends on its own parameters only, so the rows are the same numbers,
+        and the subnets of one training step (same batch, same length) pay for the kernel once per layer."""
+        cache = self.spectrum_cache
+        if cache is None:
+            return self._kernel_spectrum(length, width)
+        if length not in cache:
+            cache[length] = self._kernel_spectrum(length, self.max_heads * self.head_dim)
+        return cache[length][:width]
+
+    def _kernel_spectrum(self, length: int, width: int) -> torch.Tensor:
         k = self.kernel(length, width)  # (C, D, T)
         if self.causal:
             full = F.pad(k[:, 0], (0, length))
         else:  # [lag 0..T-1 | lag T (zero) | lags -(T-1)..-1]
             full = torch.cat([k[:, 0], k.new_zeros(width, 1), k[:, 1, : length - 1].flip(-1)], dim=-1)
-        k_hat = torch.fft.rfft(full, n=2 * length, dim=-1)  # (C, T+1)
+        return torch.fft.rfft(full, n=2 * length, dim=-1)  # (C, T+1)
+
+    def _apply_kernel_fft(self, u: torch.Tensor, width: int) -> torch.Tensor:
+        """u: (N, T, C) -> (N, T, C), linear convolution via rfft of size 2T."""
+        length = u.size(1)
+        k_hat = self.kernel_spectrum(length, width)
         # Transforms along the last (time) dim of (N, C, T): contiguous rows, faster than along dim 1.
         u_hat = torch.fft.rfft(u.transpose(1, 2), n=2 * length, dim=-1)  # (N, C, T+1)
         return torch.fft.irfft(u_hat * k_hat, n=2 * length, dim=-1)[..., :length].transpose(1, 2)
