@@ -101,3 +101,10 @@ def test_every_other_bench_runs_in_a_tiny_mode(tiny_data, tmp_path):
         *("--manifest-dir", str(tiny_data["fbank_dir"]), "--test-set", "dev-clean", "--max-utterances", "2"),
     )  # fmt: skip
     assert "sherpa" in out.lower() and "onnxruntime" in out.lower(), out
+
+
+def test_step_toggle_bench_times_a_feature_on_and_off():
+    out = run("tools/bench/step_toggle.py", "--feature", "shared-spectra", "--tiny", "--pairs", "2")
+    row = re.search(r"^\| shared-spectra \| ([\d.]+) \| ([\d.]+) \| ([-+\d.]+) ms", out, re.MULTILINE)
+    assert row, out
+    assert float(row[1]) > 0 and float(row[2]) > 0

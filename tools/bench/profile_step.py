@@ -122,6 +122,9 @@ def instrument(trainer, clock: PhaseClock) -> None:
     wrap(model, "forward_frontend", clock, "front end (Conv2d subsampling)")
     wrap(model, "forward_layers", clock, member_name)
     wrap(model.decoder, "forward", clock, "decoder (once per step)")
+    from todm.model.ssm import MultiHeadSSM
+
+    wrap(MultiHeadSSM, "_kernel_spectrum", clock, "SSM kernel spectra (once per layer and step)")
     wrap(objective, "pruned_rnnt_loss", clock, "pruned RNN-T: validation, projections")
     for attr in ("rnnt_loss_smoothed", "get_rnnt_prune_ranges"):
         wrap(transducer_loss, attr, clock, "simple loss + prune ranges")
@@ -131,9 +134,11 @@ def instrument(trainer, clock: PhaseClock) -> None:
     wrap(objective, "ctc_loss", clock, "CTC")
     if model.ctc_output is not None:
         wrap(model.ctc_output, "forward", clock, "CTC")
-    for attr in ("adaptive_alpha_divergence", "lattice_mask"):
-        if hasattr(objective, attr):
-            wrap(objective, attr, clock, "KD (alpha-divergence)")
+    for attr in ("lattice_mask", "teacher_log_probs"):
+        wrap(objective, attr, clock, "KD (alpha-divergence)")
+    # the step objective holds its KD function (compiled or not) from construction on
+    step_objective = getattr(trainer.objective, "module", trainer.objective)
+    wrap(step_objective, "kd_loss", clock, "KD (alpha-divergence)")
     wrap(torch.autograd, "backward", clock, "backward (DDP all-reduce overlapped)")
     wrap(trainer.optimizer, "step", clock, "optimizer (ScaledAdam) + Eden")
     wrap(trainer.scheduler, "step_batch", clock, "optimizer (ScaledAdam) + Eden")
