@@ -1,8 +1,9 @@
 """A training step's losses and gradients against a direct composition of the parts, member by member.
 
 The step objective shares work between the members of a sandwich step (front end, decoder, each layer's
-SSM kernel spectrum and the teacher's log-probs once per step, one student log_softmax per KD term); the reference below recomputes everything for every member and builds the adaptive alpha-divergence from two plain alpha-divergences,
-so any shortcut that changes the math shows up as a difference in a loss or a gradient.
+SSM kernel spectrum and the teacher's log-probs once per step, one student log_softmax per KD term); the
+reference below recomputes everything for every member and builds the adaptive alpha-divergence from two
+plain alpha-divergences, so any shortcut that changes the math shows up as a difference in a loss or a gradient.
 """
 
 import pytest
@@ -64,8 +65,8 @@ def grads(model: Transducer) -> dict[str, torch.Tensor]:
     return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
 
-@pytest.mark.parametrize("step, torch_compile", [(3, False), (1000, False), (1000, True)])
-def test_step_losses_and_gradients_equal_the_member_by_member_reference(step, torch_compile):
+@pytest.mark.parametrize("step, compile_kd", [(3, False), (1000, False), (1000, True)])
+def test_step_losses_and_gradients_equal_the_member_by_member_reference(step, compile_kd):
     torch.manual_seed(0)
     cfg = get_preset("tiny", vocab_size=40)
     model = Transducer(cfg).train()
@@ -76,7 +77,7 @@ def test_step_losses_and_gradients_equal_the_member_by_member_reference(step, to
     settings = LossSettings(0.5, 1.0, 0.2, 0.3, lm_scale=0.25)
 
     torch.manual_seed(1)  # the same dropout masks on both sides
-    out = StepObjective(model, torch_compile)(batch, members, settings)
+    out = StepObjective(model, compile_kd)(batch, members, settings)
     out.total.backward()
     fast = grads(model)
     model.zero_grad(set_to_none=True)

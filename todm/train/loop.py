@@ -83,7 +83,7 @@ class Trainer:
         self.scheduler = Eden(
             self.optimizer, opt.lr_batches, opt.lr_epochs, warmup_batches=opt.warmup_batches
         )
-        self.objective = StepObjective(model, torch_compile=loop.torch_compile)
+        self.objective = StepObjective(model, compile_kd=loop.torch_compile)
         if world_size > 1:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
             # Searching the graph for unused parameters costs a traversal per step; only steps without the

@@ -74,14 +74,14 @@ class StepObjective(nn.Module):
     one forward, one backward, one gradient all-reduce.
     """
 
-    def __init__(self, model: Transducer, torch_compile: bool = False) -> None:
-        """torch_compile: run the alpha-divergence through torch.compile. It is ~20 element-wise passes over the
+    def __init__(self, model: Transducer, compile_kd: bool = False) -> None:
+        """compile_kd: run the alpha-divergence through torch.compile. It is ~20 element-wise passes over the
         (N, T', prune_range, V) logits per student, which inductor fuses into a few loops: on CPU ~5x faster
         for a one-time compile of ~30 s (dynamic shapes, so new batch shapes do not recompile)."""
         super().__init__()
         self.model = model
         self.kd_loss = adaptive_alpha_divergence
-        if torch_compile:
+        if compile_kd:
             self.kd_loss = torch.compile(adaptive_alpha_divergence, dynamic=True)
 
     def forward(self, batch: Batch, members: list[SampledSubnet], settings: LossSettings) -> StepLosses:

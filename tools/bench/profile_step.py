@@ -98,6 +98,7 @@ def wrap(owner, attr: str, clock: PhaseClock, name) -> None:
 
 def instrument(trainer, clock: PhaseClock) -> None:
     """Time the phases of Trainer.train_step by wrapping the functions it calls (nothing else changes)."""
+    from todm.model.ssm import MultiHeadSSM
     from todm.rnnt import transducer_loss
     from todm.train import loop, objective, settings
 
@@ -122,8 +123,6 @@ def instrument(trainer, clock: PhaseClock) -> None:
     wrap(model, "forward_frontend", clock, "front end (Conv2d subsampling)")
     wrap(model, "forward_layers", clock, member_name)
     wrap(model.decoder, "forward", clock, "decoder (once per step)")
-    from todm.model.ssm import MultiHeadSSM
-
     wrap(MultiHeadSSM, "_kernel_spectrum", clock, "SSM kernel spectra (once per layer and step)")
     wrap(objective, "pruned_rnnt_loss", clock, "pruned RNN-T: validation, projections")
     for attr in ("rnnt_loss_smoothed", "get_rnnt_prune_ranges"):

@@ -22,7 +22,14 @@ import statistics
 import time
 
 import torch
-from train_step import PER_PROCESS_SECONDS, REPO, load_train_script, recipe_args, synthetic_batches
+from train_step import (
+    PER_PROCESS_SECONDS,
+    REPO,
+    load_train_script,
+    recipe_args,
+    synthetic_batches,
+    tree_trainer,
+)
 
 SANDWICH_STEP = 3000
 
@@ -65,15 +72,13 @@ def main() -> None:
 
     from todm.data.loader import Batch
     from todm.model import Transducer, get_preset
-    from todm.train.loop import Trainer
-    from todm.train.settings import TrainingSettings
 
     extra = ["--exp-dir", "/tmp/todm-step-toggle", "--tensorboard", "false", "--model-config", args.preset]
     params = load_train_script(REPO).get_parser().parse_args(recipe_args(REPO) + PER_PROCESS_SECONDS + extra)
     torch.set_num_threads(1)
     torch.manual_seed(0)
     cfg = get_preset(args.preset, vocab_size=500)
-    trainer = Trainer(TrainingSettings.from_args(params), Transducer(cfg), None, 0, 1)
+    trainer = tree_trainer(params, Transducer(cfg), None, 0, 1)
     switch = toggles(trainer)[args.feature]
     batches = synthetic_batches(16, params.max_duration, cfg.vocab_size, 0, Batch)
     trainer.progress.batch_idx_train = SANDWICH_STEP - 1
@@ -88,7 +93,6 @@ def main() -> None:
             start = time.process_time()
             trainer.train_step(batches[i % len(batches)])
             seconds[on].append(time.process_time() - start)
-    switch(True)
     diffs = [(a - b) * 1e3 for a, b in zip(seconds[True], seconds[False])]
     quartiles = statistics.quantiles(diffs, n=4) if len(diffs) > 1 else diffs * 3
     on_ms, off_ms = (statistics.median(seconds[k]) * 1e3 for k in (True, False))
