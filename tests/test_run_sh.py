@@ -77,3 +77,43 @@ def test_stage_markers_refuse_outputs_made_from_other_inputs(tmp_path: Path) -> 
     assert f"remove {marker.parent}" in other.stderr
     marker.write_text("")  # a marker of an older recipe (touch): trusted
     assert stage_done(marker, "anything").returncode == 0
+
+
+def restore_from_archive(exp_dir: Path, archive: Path) -> str:
+    functions = "/^log()/,/^}/p;/^last_iter()/,/^}/p;/^restore_from_archive()/,/^}/p"
+    script = (
+        f'source <(sed -n "{functions}" {RUN_SH}); exp_dir={exp_dir} archive={archive}; restore_from_archive'
+    )
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "PYTHONPATH": str(REPO),
+    }
+    return subprocess.run(
+        ["bash", "-c", script], check=True, capture_output=True, text=True, cwd=RUN_SH.parent, env=env
+    ).stdout
+
+
+def test_a_later_session_restores_the_searched_subnets_and_the_supernet_curve(tmp_path: Path) -> None:
+    archive, exp = tmp_path / "archive", tmp_path / "exp"
+    (archive / "exp" / "search").mkdir(parents=True)
+    (archive / "exp" / "search" / "subnet-phone.json").write_text('{"phone": 1}')
+    (archive / "exp" / "search" / "history.jsonl").write_text("{}\n")  # not needed by stages 9-11
+    (archive / "exp" / "gap-curve.json").write_text("[]\n")
+    (exp / "search").mkdir(parents=True)
+    (exp / "search" / "subnet-watch.json").write_text('{"watch": "made here"}')
+    (archive / "exp" / "search" / "subnet-watch.json").write_text('{"watch": "archived"}')
+
+    (exp / "checkpoint-500.pt").touch()  # the supernet is here: its own search counts, nothing copied
+    assert restore_from_archive(exp, archive) == ""
+    assert not (exp / "gap-curve.json").exists()
+
+    (exp / "checkpoint-500.pt").unlink()  # checkpoints gone: copied back, what is here kept
+    log = restore_from_archive(exp, archive)
+    assert (exp / "search" / "subnet-phone.json").read_text() == '{"phone": 1}'
+    assert (exp / "gap-curve.json").read_text() == "[]\n"
+    assert (exp / "search" / "subnet-watch.json").read_text() == '{"watch": "made here"}'
+    assert not (exp / "search" / "history.jsonl").exists()
+    assert log.count("restored") == 2
+
+    assert restore_from_archive(tmp_path / "elsewhere", tmp_path / "no-archive") == ""

@@ -306,15 +306,16 @@ ckpt_args() {  # [dir]
   if [ "$count" -ge 3 ]; then avg=$((count > 4 ? 4 : count - 1)) averaged=true; fi
   echo "--exp-dir $dir --iter $(last_iter "$dir") --avg $avg --use-averaged-model $averaged"
 }
+# Results go to exp/RESULTS.md; with --publish true, the default profile's go to the repository's. The small
+# outputs of every run (model cards, WER summaries, search, curves, costs; no checkpoint) are first archived
+# (local/archive_results.py), and the page is written from the archive: it can be regenerated, and the
+# comparisons continued, after the checkpoints are gone.
+results=$exp_dir/RESULTS.md docs=$exp_dir/docs archive=$exp_dir/archive
+if [ "$profile" = default ] && [ "$publish" = true ]; then
+  results=../../../RESULTS.md docs=../../../docs archive=../../../docs/results/$profile
+fi
 write_results() {
-  # Results go to exp/RESULTS.md; with --publish true, the default profile's go to the repository's. The small
-  # outputs of every run (model cards, WER summaries, search, curves, costs; no checkpoint) are first archived
-  # (local/archive_results.py), and the page is written from the archive: it can be regenerated, and the
-  # comparisons continued, after the checkpoints are gone.
-  local results=$exp_dir/RESULTS.md docs=$exp_dir/docs archive=$exp_dir/archive runs
-  if [ "$profile" = default ] && [ "$publish" = true ]; then
-    results=../../../RESULTS.md docs=../../../docs archive=../../../docs/results/$profile
-  fi
+  local runs
   runs=$( (ls -d $exp_dir ${exp_dir}-baseline-* ${exp_dir}-ablation-* 2>/dev/null || true) | paste -sd,)
   # a streaming run is compared with the full-utterance run of its profile, when that exists here too
   if [ "$streaming" = true ] && [ -d exp$suffix/greedy_search ]; then runs="$runs,exp$suffix"; fi
@@ -324,6 +325,8 @@ write_results() {
   local main=$archive/$(basename $exp_dir) extra=()
   if [ "$streaming" = true ] && [ -d $archive/exp$suffix ]; then
     main=$archive/exp$suffix extra=(--streaming-exp-dir $archive/$(basename $exp_dir))
+  elif [ "$streaming" != true ] && [ -d $archive/$(basename $exp_dir)-streaming ]; then
+    extra=(--streaming-exp-dir $archive/$(basename $exp_dir)-streaming)  # ... and the other way round
   fi
   # the run of the previous recipe, kept for the robustness comparison (published default profile only)
   if [ "$archive" = ../../../docs/results/$profile ] && [ -d ../../../docs/results/before-augmentation/exp ]; then
@@ -401,6 +404,22 @@ train_alone() {  # dir max_steps extra-train-options...
   fi
 }
 
+# A later session (the supernet's checkpoints gone, e.g. on another machine) continues stages 9-11 from the
+# archive: the searched subnets and the supernet's side of the gap curve are copied back where they were made.
+restore_from_archive() {
+  local from=$archive/$(basename $exp_dir) path found
+  [ -d "$from" ] && [ -z "$(last_iter)" ] || return 0  # a supernet here: its own search and curve count
+  for path in search/subnet-*.json gap-curve.json; do
+    for found in $from/$path; do
+      [ -f "$found" ] || continue
+      [ -f "$exp_dir/${found#$from/}" ] && continue
+      mkdir -p "$(dirname "$exp_dir/${found#$from/}")"
+      cp "$found" "$exp_dir/${found#$from/}"
+      log "  restored $exp_dir/${found#$from/} from $from"
+    done
+  done
+}
+
 # The searched subnets, one per architecture (two budgets may choose the same one): "name path" lines.
 searched_architectures() {
   declare -A seen=()
@@ -412,6 +431,8 @@ searched_architectures() {
     echo "$(basename $subnet .json) $subnet"
   done
 }
+
+if [ $stage -le 11 ] && [ $stop_stage -ge 9 ]; then restore_from_archive; fi
 
 if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
   steps=$(last_iter); steps=${steps:-$train_steps}  # the supernet's steps (its profile's, once its checkpoints are gone)
