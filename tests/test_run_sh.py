@@ -4,6 +4,7 @@ The 80-minute default run stopped at step 9096, one save after checkpoint-9000, 
 decoding "--iter 9096 --avg 1 --use-averaged-model true" was refused. These tests run the shell function.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -117,3 +118,29 @@ def test_a_later_session_restores_the_searched_subnets_and_the_supernet_curve(tm
     assert log.count("restored") == 2
 
     assert restore_from_archive(tmp_path / "elsewhere", tmp_path / "no-archive") == ""
+
+
+def archived_baseline(exp_dir: Path, archive: Path, name: str) -> subprocess.CompletedProcess:
+    script = (
+        f'source <(sed -n "/^archived_baseline()/,/^}}/p" {RUN_SH}); '
+        f"exp_dir={exp_dir} archive={archive}; archived_baseline {name}"
+    )
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    return subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, check=False)
+
+
+def test_a_baseline_finished_in_an_earlier_session_is_not_trained_again(tmp_path: Path) -> None:
+    archive, exp = tmp_path / "archive", tmp_path / "exp"
+    chosen = "exp-baseline-subnet-phone-dropout-0.05"
+    assert archived_baseline(exp, archive, "subnet-phone").returncode == 1  # nothing archived
+    archive.mkdir()
+    (archive / "exp-baseline-subnet-phone.json").write_text(json.dumps({"chosen": chosen, "iter": 3000}))
+    assert archived_baseline(exp, archive, "subnet-phone").returncode == 1  # grid only: not finished
+    card = archive / chosen / "exported" / "subnet-phone" / "model_card.json"
+    card.parent.mkdir(parents=True)
+    card.write_text("{}")
+    done = archived_baseline(exp, archive, "subnet-phone")
+    assert done.returncode == 0 and done.stdout.strip() == str(archive / chosen)
+    assert archived_baseline(exp, archive, "subnet-watch").returncode == 1  # another architecture
+    (tmp_path / "exp-baseline-subnet-phone.json").write_text("{}")  # made here: this session decides
+    assert archived_baseline(exp, archive, "subnet-phone").returncode == 1

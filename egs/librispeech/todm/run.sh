@@ -31,7 +31,8 @@
 #      same number of steps, largest/smallest decoded                    -> exp-ablation-<name>/
 #  11  the gap curve: every searched subnet from the supernet and its baseline, decoded every 1,000 steps
 #                                                                        -> <dir>/gap-curve.json
-# Each stage skips finished work (.done markers, per-part outputs) and can be re-run after a crash.
+# Each stage skips finished work (.done markers, per-part outputs) and can be re-run after a crash; stages 9-11
+# also skip the baselines and ablations that an earlier session archived (see write_results).
 
 set -euo pipefail
 
@@ -420,6 +421,16 @@ restore_from_archive() {
   done
 }
 
+# A baseline whose last output (its bundle's model card) is archived but not here was made in an earlier
+# session: prints the archived dir (success) instead of training it again.
+archived_baseline() {  # name
+  local choice=$archive/$(basename $exp_dir)-baseline-$1.json chosen
+  [ -f ${exp_dir}-baseline-$1.json ] || [ ! -f "$choice" ] && return 1
+  chosen=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['chosen'])" "$choice")
+  [ -f $archive/$chosen/exported/$1/model_card.json ] || return 1
+  echo "$archive/$chosen"
+}
+
 # The searched subnets, one per architecture (two budgets may choose the same one): "name path" lines.
 searched_architectures() {
   declare -A seen=()
@@ -438,6 +449,9 @@ if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
   steps=$(last_iter); steps=${steps:-$train_steps}  # the supernet's steps (its profile's, once its checkpoints are gone)
   log "Stage 9: one-by-one baselines of the searched subnets ($steps optimizer steps each, as the supernet)"
   searched_architectures | while read -r name subnet; do
+    if archived=$(archived_baseline $name); then
+      log "  $name: finished in an earlier session ($archived), skipped"; continue
+    fi
     # The dropout an individually tuned model would get: the best of the grid on dev after the grid steps.
     grid_dirs=()
     for p in $baseline_dropouts; do
@@ -479,6 +493,10 @@ if [ $stage -le 10 ] && [ $stop_stage -ge 10 ]; then
                   "adam:--optimizer adam" "no-sandwich:--sandwich false"; do
     name=${ablation%%:*}
     dir=${exp_dir}-ablation-$name
+    if ls $archive/$(basename $dir)/greedy_search/wer-summary-*-subnet-smallest.txt >/dev/null 2>&1 \
+        && [ ! -d $dir ]; then
+      log "  $name: finished in an earlier session ($archive/$(basename $dir)), skipped"; continue
+    fi
     log "  $name (${ablation#*:}) -> $dir"
     # shellcheck disable=SC2086
     train_alone $dir $steps ${ablation#*:}
