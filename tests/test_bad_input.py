@@ -92,6 +92,7 @@ def test_run_main_prints_user_errors_in_one_line_and_keeps_tracebacks_of_bugs(tm
         (["--log-interval", "0"], "--log-interval 0: must be >= 1"),
         (["--num-random-subnets", "-1"], "--num-random-subnets -1: must be >= 0"),
         (["--dropout-min", "0.2", "--dropout-max", "0.1"], "expected 0 <= min <= max < 1"),
+        (["--student-label-scale", "-0.5"], "--student-label-scale -0.5: must be >= 0"),
         (["--dropout-max", "1.0"], "expected 0 <= min <= max < 1"),
         (["--alpha-min", "2", "--alpha-max", "1"], "--alpha-min 2.0 is above --alpha-max 1.0"),
     ],

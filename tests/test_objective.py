@@ -44,6 +44,8 @@ def reference_step(model: Transducer, batch: Batch, members, s: LossSettings) ->
         total = s.simple_scale * rnnt.simple_loss + s.pruned_scale * rnnt.pruned_loss
         logits = model.ctc_output(enc)
         total = total + s.ctc_scale * ctc_loss(logits, lens, batch.targets, batch.target_lens, blank)
+        if teacher_logits is not None:  # a student: its label losses at their own scale
+            total = s.student_label_scale * total
         if teacher_logits is None:
             teacher_logits, teacher_ranges = rnnt.logits.detach(), rnnt.ranges
         else:
@@ -65,8 +67,13 @@ def grads(model: Transducer) -> dict[str, torch.Tensor]:
     return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
 
-@pytest.mark.parametrize("step, compile_kd", [(3, False), (1000, False), (1000, True)])
-def test_step_losses_and_gradients_equal_the_member_by_member_reference(step, compile_kd):
+@pytest.mark.parametrize(
+    "step, compile_kd, student_label_scale",
+    [(3, False, 1.0), (1000, False, 1.0), (1000, True, 1.0), (1000, False, 0.0), (1000, False, 0.4)],
+)
+def test_step_losses_and_gradients_equal_the_member_by_member_reference(
+    step, compile_kd, student_label_scale
+):
     torch.manual_seed(0)
     cfg = get_preset("tiny", vocab_size=40)
     model = Transducer(cfg).train()
@@ -74,7 +81,7 @@ def test_step_losses_and_gradients_equal_the_member_by_member_reference(step, co
     largest_only = 5
     members = step_subnets(cfg, step, 11, 2, True, 0.0, 0.1, True, largest_only_steps=largest_only)
     assert len(members) == (1 if step <= largest_only else 4)
-    settings = LossSettings(0.5, 1.0, 0.2, 0.3, lm_scale=0.25)
+    settings = LossSettings(0.5, 1.0, 0.2, 0.3, lm_scale=0.25, student_label_scale=student_label_scale)
 
     torch.manual_seed(1)  # the same dropout masks on both sides
     out = StepObjective(model, compile_kd)(batch, members, settings)
@@ -91,8 +98,9 @@ def test_step_losses_and_gradients_equal_the_member_by_member_reference(step, co
     for got, want in zip(out.members, reference):
         assert float(got.total.detach()) == pytest.approx(float(want.detach()), rel=1e-5)
     assert fast.keys() == slow.keys()
-    for name in fast:
-        torch.testing.assert_close(fast[name], slow[name], rtol=1e-4, atol=1e-6, msg=name)
+    for name in fast:  # float noise is relative to a gradient's scale (cancellations in the conv weights)
+        scale = float(slow[name].abs().max())
+        torch.testing.assert_close(fast[name], slow[name], rtol=1e-4, atol=max(1e-6, 1e-5 * scale), msg=name)
 
 
 def test_ddp_unused_parameter_search_only_where_a_step_can_skip_parameters(tmp_path):

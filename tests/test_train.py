@@ -86,6 +86,27 @@ def test_training_settings_carry_the_command_line_to_each_step():
         assert (loss.simple_scale, loss.pruned_scale) == warmup_loss_scales(step, 50, 0.5)
         assert loss.kd_scale == kd_scale_at(step, 0.4, 10, 20) and loss.ctc_scale == 0.0
     assert len(settings.sandwich.members(cfg, 6, None)) == 5 and settings.loss.at(20).kd_scale == 0.2
+    assert {settings.loss.at(step).student_label_scale for step in (1, 20, 100)} == {1.0}
+
+
+def test_students_move_from_labels_to_kd_along_the_kd_ramp():
+    """--student-label-scale 0 (KD alone): labels only before KD starts, then a linear hand-over."""
+    args = train_script.get_parser().parse_args(
+        [
+            "--kd-scale",
+            "0.4",
+            "--kd-start-batch",
+            "10",
+            "--kd-ramp-batches",
+            "20",
+            "--student-label-scale",
+            "0",
+        ]
+    )
+    loss = TrainingSettings.from_args(args).loss
+    for step, kd, label in [(5, 0.0, 1.0), (10, 0.0, 1.0), (15, 0.1, 0.75), (20, 0.2, 0.5), (30, 0.4, 0.0)]:
+        assert loss.at(step).kd_scale == pytest.approx(kd)
+        assert loss.at(step).student_label_scale == pytest.approx(label)
 
 
 def test_step_subnets_sandwich_and_determinism():

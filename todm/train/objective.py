@@ -43,6 +43,9 @@ class LossSettings:
     alpha_min: float = -1.0
     alpha_max: float = 1.0
     iw_clip: float = 5.0
+    # The students' own transducer + CTC losses, relative (the teacher's stay at 1): 1 trains each student on
+    # labels and KD, 0 on KD alone (AlphaNet's students).
+    student_label_scale: float = 1.0
 
 
 @dataclass
@@ -147,12 +150,13 @@ class StepObjective(nn.Module):
                 reduction="sum",
                 teacher_logp=teacher.log_probs,
             )
-        total = (
+        label_scale = 1.0 if teacher is None else settings.student_label_scale
+        label = (
             settings.simple_scale * rnnt.simple_loss
             + settings.pruned_scale * rnnt.pruned_loss
             + settings.ctc_scale * ctc
-            + settings.kd_scale * kd
         )
+        total = label_scale * label + settings.kd_scale * kd
         return SubnetLosses(
             total=total,
             simple=rnnt.simple_loss.detach(),

@@ -63,6 +63,7 @@ class LossSchedule:
     kd_ramp_batches: int
     alpha_min: float
     alpha_max: float
+    student_label_scale: float
 
     @property
     def ctc_scale(self) -> float:
@@ -76,6 +77,9 @@ class LossSchedule:
             if self.use_kd
             else 0.0
         )
+        # The students' label losses move from 1 to student_label_scale along the KD ramp, so that a student
+        # is never left with neither labels nor a teacher.
+        ramp = kd / self.kd_scale if self.kd_scale > 0 else 0.0
         return LossSettings(
             simple,
             pruned,
@@ -86,6 +90,7 @@ class LossSchedule:
             self.lm_scale,
             self.alpha_min,
             self.alpha_max,
+            student_label_scale=1.0 + (self.student_label_scale - 1.0) * ramp,
         )
 
 

@@ -105,6 +105,12 @@ def get_parser() -> argparse.ArgumentParser:
     add("--kd-ramp-batches", type=int, default=500)
     add("--alpha-min", type=float, default=-1.0)
     add("--alpha-max", type=float, default=1.0)
+    add(
+        "--student-label-scale",
+        type=float,
+        default=1.0,
+        help="weight of the students' own transducer + CTC losses once KD is on (0: KD alone, as AlphaNet)",
+    )
     add("--adaptive-dropout", type=str2bool, default=True)
     add("--dropout-min", type=float, default=0.0)
     add("--dropout-max", type=float, default=0.1)
@@ -288,6 +294,8 @@ def check_options(params) -> None:
             f"--dropout-min {params.dropout_min} --dropout-max {params.dropout_max}: "
             "expected 0 <= min <= max < 1"
         )
+    if params.student_label_scale < 0:
+        raise UserError(f"--student-label-scale {params.student_label_scale}: must be >= 0")
     if params.alpha_min > params.alpha_max:
         raise UserError(f"--alpha-min {params.alpha_min} is above --alpha-max {params.alpha_max}")
     parse_snr_range(params.noise_snr)
