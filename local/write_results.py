@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from archive_results import last_logged_losses, machine
+from results_attempts import attempts_section
 from results_comparison import ablation_section, baseline_section, gap_section, newest_progress
 from results_robustness import robustness_section
 from results_streaming import streaming_section
@@ -223,6 +224,7 @@ def main() -> None:
         *baseline_section(exp_dir, docs_dir),
         *gap_section(exp_dir, docs_dir),
         *ablation_section(exp_dir),
+        *attempts_section(exp_dir),
     ]
     write_text_atomic(args.out, "\n".join(lines))
     print(f"wrote {args.out}")

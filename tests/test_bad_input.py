@@ -122,6 +122,22 @@ def test_train_py_names_an_unknown_preset(tiny_data, tmp_path):
         (["--stage", "5", "--stop-stage", "2"], "--stage 5 is after --stop-stage 2: nothing would run"),
         (["--world-size", "0", "--stage", "4", "--stop-stage", "4"], "--world-size '0': expected a number"),
         (["--streaming", "yes"], "option --streaming expects true or false, got 'yes'"),
+        (["--stage", "12", "--stop-stage", "12"], "stage 12: --attempts is empty"),
+        (["--stop-stage", "12", "--attempts", "a b:--kd-scale 1"], "expected name:options, the name of"),
+        (["--stop-stage", "12", "--attempts", "kd-only"], "--attempts 'kd-only': expected name:options"),
+        (
+            [
+                "--stage",
+                "12",
+                "--stop-stage",
+                "12",
+                "--attempts",
+                "kd:--kd-scale 1",
+                "--attempt-steps",
+                "2500",
+            ],
+            "--attempt-steps 2500: expected a multiple of --gap-every 1000",
+        ),
     ],
 )
 def test_run_sh_refuses_stage_and_world_size_mistakes(args, message):

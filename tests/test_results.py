@@ -346,3 +346,47 @@ def test_streaming_section_beside_the_full_utterance_run(tmp_path):
     assert rows[0].endswith("| n/a / n/a | n/a |")
     assert rows[1].startswith("| largest | beam 4 | n/a / 19.00 | n/a |")
     assert rows[2] == "| largest | desc-largest | 0.10 | 22.50 / 23.00 | 1.25 / 2.50 | 0.004 | 21 MB |"
+
+
+def test_attempts_section_compares_each_attempt_with_the_baselines_at_its_step(tmp_path):
+    exp = tmp_path / "exp"
+    fixture_run(exp, 3000, 40.0, 4800.0, 3e12)
+    train = "./train.py --exp-dir {} --max-steps {} --kd-scale 0.2 --use-kd true"
+    (exp / "commands.txt").write_text(train.format("exp", 9000) + "\n")
+
+    def gap(run: Path, wers: dict[str, float], step: int = 3000) -> None:
+        run.mkdir(exist_ok=True)
+        points = [
+            {"step": step, "subnet": name, "set": "test-clean", "wer": wer, "words": 10}
+            for name, wer in wers.items()
+        ]
+        (run / "gap-curve.json").write_text(json.dumps(points))
+
+    gap(exp, {"largest": 19.0, "subnet-watch": 22.0})
+    text = write_results(exp, tmp_path / "RESULTS.md", tmp_path / "docs")
+    assert "Not run (run.sh stage 12" in text
+
+    kd_only = tmp_path / "exp-attempt-kd-only"
+    gap(kd_only, {"largest": 18.0, "subnet-watch": 20.2})
+    (kd_only / "commands.txt").write_text(
+        train.format("exp-attempt-kd-only", 3000) + " --student-label-scale 0\n"
+    )
+    late = tmp_path / "exp-attempt-late"
+    gap(late, {"subnet-watch": 21.0}, step=2000)
+    (late / "commands.txt").write_text("./train.py --exp-dir exp-attempt-late --kd-scale 0.5\n")
+    text = write_results(exp, tmp_path / "RESULTS.md", tmp_path / "docs")
+    assert "No baseline has been trained yet" in text
+    assert "| kd-only | --student-label-scale 0 | 3000 | 18.00 | n/a | 20.20 | n/a | no baseline |" in text
+
+    baseline = tmp_path / "exp-baseline-subnet-watch-dropout-0.05"
+    gap(baseline, {"subnet-watch": 20.0})
+    choice = {"chosen": str(baseline), "iter": 3000, "grid": [{"dir": str(baseline), "dev_wer": 30.0}]}
+    (tmp_path / "exp-baseline-subnet-watch.json").write_text(json.dumps(choice))
+    text = write_results(exp, tmp_path / "RESULTS.md", tmp_path / "docs")
+    # at 3000: the recipe (22.0) is +10.0% from the baseline (20.0), kd-only (20.2) +1.0%: within the 1%
+    assert "| recipe |  | 3000 | 19.00 | n/a | 22.00 | +10.0% | misses (worst +10.0%) |" in text
+    assert "| kd-only | --student-label-scale 0 | 3000 | 18.00 | n/a | 20.20 | +1.0% | holds |" in text
+    # an attempt with other options and no point at 3000 is shown at its own step, options diffed
+    assert "| late | --kd-scale 0.5 (no --use-kd) | 2000 |" in text
+    assert text.index("| late |") < text.index("| kd-only |")  # ordered by step
+    assert "--student-label-scale 0" in text.split("Commands:")[-1]

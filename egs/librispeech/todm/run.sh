@@ -31,6 +31,9 @@
 #      same number of steps, largest/smallest decoded                    -> exp-ablation-<name>/
 #  11  the gap curve: every searched subnet from the supernet and its baseline, decoded every 1,000 steps
 #                                                                        -> <dir>/gap-curve.json
+#  12  recipe attempts (--attempts "name:train.py options;..."): the supernet recipe changed, trained for
+#      --attempt-steps and decoded on the gap curve, compared with the baselines at that step
+#                                                                        -> exp-attempt-<name>/
 # Each stage skips finished work (.done markers, per-part outputs) and can be re-run after a crash; stages 9-11
 # also skip the baselines and ablations that an earlier session archived (see write_results).
 
@@ -65,6 +68,8 @@ search_args="--population 6 --generations 4"   # 24 evaluations per device profi
 baseline_dropouts="0.0 0.05 0.1"  # stage 9: each baseline's dropout is the best of these on dev (greedy WER)
 baseline_grid_steps=3000          # ... compared after this many steps; the best run continues to the end
 gap_every=1000                    # stage 11: decode every this many optimizer steps
+attempts=""                       # stage 12: "name:train.py options;..." e.g. "kd-only:--student-label-scale 0"
+attempt_steps=3000                # ... each trained this many steps (a multiple of --gap-every)
 budgets=conf/budgets-relative.yaml   # the device profiles, relative: fit any preset
 publish=false        # true: write the repository's RESULTS.md, docs/*.png and docs/results/<profile> (default
                      # profile only); false: exp/RESULTS.md, exp/docs and exp/archive, the clone is left as it is
@@ -74,12 +79,25 @@ cd "$(dirname "$0")"
 . shared/parse_options.sh || exit 1
 for value in "stage=$stage" "stop-stage=$stop_stage"; do
   case ${value#*=} in
-    ''|*[!0-9]*) echo "ERROR: --${value%%=*} '${value#*=}': expected a stage number (0-11)" >&2; exit 1 ;;
+    ''|*[!0-9]*) echo "ERROR: --${value%%=*} '${value#*=}': expected a stage number (0-12)" >&2; exit 1 ;;
   esac
 done
 if [ "$stage" -gt "$stop_stage" ]; then
   echo "ERROR: --stage $stage is after --stop-stage $stop_stage: nothing would run" >&2
   exit 1
+fi
+if [ "$stage" -le 12 ] && [ "$stop_stage" -ge 12 ]; then  # checked now, not after hours of stages 9-11
+  [ -n "$attempts" ] || { echo "ERROR: stage 12: --attempts is empty (expected \"name:train.py options;...\")" >&2; exit 1; }
+  case $attempt_steps in ''|*[!0-9]*|0) echo "ERROR: --attempt-steps '$attempt_steps': expected a positive number" >&2; exit 1 ;; esac
+  [ $((attempt_steps % gap_every)) -eq 0 ] || {
+    echo "ERROR: --attempt-steps $attempt_steps: expected a multiple of --gap-every $gap_every" >&2; exit 1; }
+  IFS=';' read -ra tries <<< "$attempts"
+  for try in "${tries[@]}"; do
+    case ${try%%:*} in ''|*[!A-Za-z0-9._-]*)
+      echo "ERROR: --attempts '$try': expected name:options, the name of letters, digits, . _ -" >&2; exit 1 ;;
+    esac
+    [ "${try#*:}" != "$try" ] || { echo "ERROR: --attempts '$try': expected name:options" >&2; exit 1; }
+  done
 fi
 
 log() {
@@ -317,7 +335,7 @@ if [ "$profile" = default ] && [ "$publish" = true ]; then
 fi
 write_results() {
   local runs
-  runs=$( (ls -d $exp_dir ${exp_dir}-baseline-* ${exp_dir}-ablation-* 2>/dev/null || true) | paste -sd,)
+  runs=$( (ls -d $exp_dir ${exp_dir}-{baseline,ablation,attempt}-* 2>/dev/null || true) | paste -sd,)
   # a streaming run is compared with the full-utterance run of its profile, when that exists here too
   if [ "$streaming" = true ] && [ -d exp$suffix/greedy_search ]; then runs="$runs,exp$suffix"; fi
   ./local/archive_results.py --exp-dirs "$runs" --out $archive
@@ -391,8 +409,9 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
   write_results
 fi
 
-# Train for a number of optimizer steps, into its own exp dir (baselines and ablations). Re-running with more
-# steps continues the same run: Eden's schedule depends on the step only, so it equals one longer run.
+# Train for a number of optimizer steps, into its own exp dir (baselines, ablations, attempts). Re-running with
+# more steps continues the same run: Eden's schedule depends on the step only, so it equals one longer run.
+# The checkpoints are kept as the supernet's are: the gap curve averages between consecutive ones.
 train_alone() {  # dir max_steps extra-train-options...
   local dir=$1 steps=$2; shift 2
   if [ ! -f $dir/.train-$steps.done ]; then
@@ -400,7 +419,7 @@ train_alone() {  # dir max_steps extra-train-options...
     logged $dir ./train.py --exp-dir $dir --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir \
       --train-parts "$train_parts" --model-config "$model_config" --world-size "$world_size" \
       --max-duration "$max_duration" --max-steps "$steps" --num-epochs "$num_epochs" $recipe_args \
-      --noise-cuts "$noise_cuts" $train_args "$@"
+      --noise-cuts "$noise_cuts" --keep-last-k "$keep_last_k" $train_args "$@"
     touch $dir/.train-$steps.done
   fi
 }
@@ -443,7 +462,7 @@ searched_architectures() {
   done
 }
 
-if [ $stage -le 11 ] && [ $stop_stage -ge 9 ]; then restore_from_archive; fi
+if [ $stage -le 12 ] && [ $stop_stage -ge 9 ]; then restore_from_archive; fi
 
 if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
   steps=$(last_iter); steps=${steps:-$train_steps}  # the supernet's steps (its profile's, once its checkpoints are gone)
@@ -522,6 +541,25 @@ if [ $stage -le 11 ] && [ $stop_stage -ge 11 ]; then
     best=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['chosen'])" ${exp_dir}-baseline-$name.json)
     logged $best ./local/gap_curve.py --exp-dir $best --bpe-model $lang_dir/bpe.model \
       --manifest-dir $fbank_dir --subnets $subnet --every $gap_every
+  done
+  write_results
+fi
+
+if [ $stage -le 12 ] && [ $stop_stage -ge 12 ]; then
+  log "Stage 12: recipe attempts, $attempt_steps optimizer steps each, against the baselines at that step"
+  specs=$(searched_architectures | cut -d' ' -f2 | paste -sd,)
+  IFS=';' read -ra tries <<< "$attempts"
+  for try in "${tries[@]}"; do
+    name=${try%%:*}
+    dir=${exp_dir}-attempt-$name
+    if [ -f $archive/$(basename $dir)/gap-curve.json ] && [ ! -d $dir ]; then
+      log "  $name: finished in an earlier session ($archive/$(basename $dir)), skipped"; continue
+    fi
+    log "  $name (${try#*:}) -> $dir"
+    # shellcheck disable=SC2086
+    train_alone $dir $attempt_steps ${try#*:}
+    logged $dir ./local/gap_curve.py --exp-dir $dir --bpe-model $lang_dir/bpe.model \
+      --manifest-dir $fbank_dir --subnets "largest,smallest,$specs" --every $gap_every
   done
   write_results
 fi

@@ -1,0 +1,148 @@
+"""RESULTS.md section of the recipe attempts (run.sh stage 12): does a changed recipe make TODM's claim hold?
+
+Layout read (next to the supernet's <exp>, as run.sh writes it or local/archive_results.py keeps it):
+    <exp>/gap-curve.json                the supernet's subnets every --gap-every steps (stage 11)
+    <exp>-baseline-<name>.json          the baseline stage 9 chose for subnet <name> ...
+    <chosen dir>/gap-curve.json         ... and its WER at the same steps (stage 11)
+    <exp>-attempt-<label>/commands.txt  the attempt's train.py command (its options differ from <exp>'s)
+    <exp>-attempt-<label>/gap-curve.json  the attempt's subnets at the same steps (stage 12)
+
+Every attempt is compared at the newest step its gap curve has, with the same averaging rule on every side
+(local/gap_curve.py), so the numbers are at equal optimizer steps.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+from results_comparison import TEST_SETS, chosen_baselines, commands, fmt, relative
+
+# An attempt "holds" when no searched subnet is more than this much (relative) worse than its baseline.
+HOLDS_WITHIN = 1.0  # percent
+
+
+def gap_points(path: Path) -> dict[tuple[str, str, int], float]:
+    """{(subnet, set, step): greedy WER} of one gap-curve.json; empty when the file is missing."""
+    if not path.is_file():
+        return {}
+    return {(p["subnet"], p["set"], p["step"]): p["wer"] for p in json.loads(path.read_text())}
+
+
+def train_options(run_dir: Path) -> dict[str, str]:
+    """The options of the run's last train.py command in commands.txt ({} when there is none)."""
+    lines = [line for line in commands(run_dir) if "train.py" in line]
+    if not lines:
+        return {}
+    words = shlex.split(lines[-1])
+    options, i = {}, 0
+    while i < len(words):
+        if words[i].startswith("--"):
+            has_value = i + 1 < len(words) and not words[i + 1].startswith("--")
+            options[words[i]] = words[i + 1] if has_value else ""
+            i += 2 if has_value else 1
+        else:
+            i += 1
+    return options
+
+
+def changed_options(supernet: dict[str, str], attempt: dict[str, str]) -> str:
+    """The attempt's options that differ from the supernet's, as a command-line fragment."""
+    ignored = {"--exp-dir", "--max-steps"}  # its own directory; its steps are a column
+    changed = [f"{k} {v}".strip() for k, v in attempt.items() if k not in ignored and supernet.get(k) != v]
+    dropped = [k for k in supernet if k not in ignored and k not in attempt]
+    return " ".join(changed + [f"(no {k})" for k in dropped]) or "(same options)"
+
+
+def attempts_section(exp_dir: Path) -> list[str]:
+    title = "## Attempts to make the claim hold (stage 12)"
+    attempt_dirs = sorted(d for d in exp_dir.parent.glob(f"{exp_dir.name}-attempt-*") if d.is_dir())
+    if not attempt_dirs:
+        return [
+            title,
+            "",
+            'Not run (run.sh stage 12: `./run.sh --stage 12 --stop-stage 12 --attempts "name:train.py options"`).',
+            "",
+        ]
+    supernet = gap_points(exp_dir / "gap-curve.json")
+    baselines: dict[tuple[str, str, int], float] = {}
+    for run_dir in chosen_baselines(exp_dir).values():
+        baselines.update(gap_points(run_dir / "gap-curve.json"))
+    # columns: every subnet decoded on the gap curves (the searched ones have baselines, largest/smallest not)
+    searched = sorted(
+        {k[0] for k in supernet} | {k[0] for d in attempt_dirs for k in gap_points(d / "gap-curve.json")}
+    )
+    reference = train_options(exp_dir)
+    lines = [
+        title,
+        "",
+        (
+            "Each attempt is the supernet recipe with the options shown, trained for the steps shown; greedy WER (%) "
+            "of each searched subnet at that step, then the relative difference to its one-by-one baseline at "
+            "the same step (both sides decoded as in the gap curve: the averaged weights of the steps before). "
+            f"An attempt holds on a test set when no subnet is more than {HOLDS_WITHIN:g}% worse than its "
+            "baseline there. Before the attempts at each step, the recipe's own supernet at that step."
+        ),
+        "",
+    ]
+    if not baselines:
+        lines += [
+            "No baseline has been trained yet (stage 9): the attempts have nothing to be compared with.",
+            "",
+        ]
+    for test_set in TEST_SETS:
+        lines += [
+            f"### {test_set}",
+            "",
+            "| attempt | changed options | step | "
+            + " | ".join(f"{n} | rel." for n in searched)
+            + " | verdict |",
+            "|---|---|---|" + "---|---|" * len(searched) + "---|",
+        ]
+        rows, shown_recipe = [], set()
+        for run_dir in attempt_dirs:
+            points = gap_points(run_dir / "gap-curve.json")
+            steps = sorted({k[2] for k in points if k[1] == test_set})
+            label = run_dir.name.removeprefix(f"{exp_dir.name}-attempt-")
+            options = changed_options(reference, train_options(run_dir))
+            rows.append((steps[-1] if steps else None, label, options, points))
+        for step, label, options, points in sorted(rows, key=lambda r: (r[0] is None, r[0] or 0, r[1])):
+            if step is None:
+                lines.append(
+                    f"| {label} | {options} | n/a |" + " n/a | n/a |" * len(searched) + " not decoded yet |"
+                )
+                continue
+            if step not in shown_recipe:  # the recipe's own supernet at this step, once
+                shown_recipe.add(step)
+                lines.append(comparison_row("recipe", "", step, supernet, baselines, searched, test_set))
+            lines.append(comparison_row(label, options, step, points, baselines, searched, test_set))
+        lines.append("")
+    lines += ["Commands:", "", "```"]
+    for d in attempt_dirs:
+        lines += commands(d)
+    return [*lines, "```", ""]
+
+
+def comparison_row(
+    label: str,
+    options: str,
+    step: int,
+    points: dict[tuple[str, str, int], float],
+    baselines: dict[tuple[str, str, int], float],
+    searched: list[str],
+    test_set: str,
+) -> str:
+    """One table row: each subnet's WER, its relative difference to its baseline, and the verdict."""
+    cells, worst = [], None
+    for name in searched:
+        wer, alone = points.get((name, test_set, step)), baselines.get((name, test_set, step))
+        cells += [fmt(wer), relative(wer, alone)]
+        if wer is not None and alone:
+            rel = 100 * (wer - alone) / alone
+            worst = rel if worst is None else max(worst, rel)
+    if worst is None:
+        verdict = "no baseline"
+    else:
+        verdict = "holds" if worst <= HOLDS_WITHIN else f"misses (worst {worst:+.1f}%)"
+    return f"| {label} | {options} | {step} | {' | '.join(cells)} | {verdict} |"
