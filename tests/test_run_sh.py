@@ -139,6 +139,8 @@ def test_a_baseline_finished_in_an_earlier_session_is_not_trained_again(tmp_path
     card = archive / chosen / "exported" / "subnet-phone" / "model_card.json"
     card.parent.mkdir(parents=True)
     card.write_text("{}")
+    assert archived_baseline(exp, archive, "subnet-phone").returncode == 1  # its gap curve is missing
+    (archive / chosen / "gap-curve.json").write_text("[]")
     done = archived_baseline(exp, archive, "subnet-phone")
     assert done.returncode == 0 and done.stdout.strip() == str(archive / chosen)
     assert archived_baseline(exp, archive, "subnet-watch").returncode == 1  # another architecture

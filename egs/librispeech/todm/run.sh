@@ -440,13 +440,13 @@ restore_from_archive() {
   done
 }
 
-# A baseline whose last output (its bundle's model card) is archived but not here was made in an earlier
-# session: prints the archived dir (success) instead of training it again.
+# A baseline whose last outputs (its bundle's model card, its gap curve) are archived but not here was made in
+# an earlier session: prints the archived dir (success) instead of training it again.
 archived_baseline() {  # name
   local choice=$archive/$(basename $exp_dir)-baseline-$1.json chosen
   [ -f ${exp_dir}-baseline-$1.json ] || [ ! -f "$choice" ] && return 1
   chosen=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['chosen'])" "$choice")
-  [ -f $archive/$chosen/exported/$1/model_card.json ] || return 1
+  [ -f $archive/$chosen/exported/$1/model_card.json ] && [ -f $archive/$chosen/gap-curve.json ] || return 1
   echo "$archive/$chosen"
 }
 
@@ -501,6 +501,10 @@ if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
         --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir --decode-sets $test_sets
       touch $best/.decode.done
     fi
+    # its side of the gap curve now, while its checkpoints exist, then archived: each arm is whole on its own
+    logged $best ./local/gap_curve.py --exp-dir $best --bpe-model $lang_dir/bpe.model \
+      --manifest-dir $fbank_dir --subnets $subnet --every $gap_every
+    write_results
   done
   write_results
 fi
@@ -527,6 +531,7 @@ if [ $stage -le 10 ] && [ $stop_stage -ge 10 ]; then
       done
       touch $dir/.decode.done
     fi
+    write_results  # archived arm by arm
   done
   write_results
 fi
