@@ -13,21 +13,13 @@ Every attempt is compared at the newest step its gap curve has, with the same av
 
 from __future__ import annotations
 
-import json
 import shlex
 from pathlib import Path
 
-from results_comparison import TEST_SETS, chosen_baselines, commands, fmt, relative
+from results_comparison import TEST_SETS, chosen_baselines, commands, fmt, gap_points, relative
 
 # An attempt "holds" when no searched subnet is more than this much (relative) worse than its baseline.
 HOLDS_WITHIN = 1.0  # percent
-
-
-def gap_points(path: Path) -> dict[tuple[str, str, int], float]:
-    """{(subnet, set, step): greedy WER} of one gap-curve.json; empty when the file is missing."""
-    if not path.is_file():
-        return {}
-    return {(p["subnet"], p["set"], p["step"]): p["wer"] for p in json.loads(path.read_text())}
 
 
 def train_options(run_dir: Path) -> dict[str, str]:
@@ -70,9 +62,8 @@ def attempts_section(exp_dir: Path) -> list[str]:
     for run_dir in chosen_baselines(exp_dir).values():
         baselines.update(gap_points(run_dir / "gap-curve.json"))
     # columns: every subnet decoded on the gap curves (the searched ones have baselines, largest/smallest not)
-    searched = sorted(
-        {k[0] for k in supernet} | {k[0] for d in attempt_dirs for k in gap_points(d / "gap-curve.json")}
-    )
+    attempt_points = {d: gap_points(d / "gap-curve.json") for d in attempt_dirs}
+    searched = sorted({k[0] for k in supernet} | {k[0] for p in attempt_points.values() for k in p})
     reference = train_options(exp_dir)
     lines = [
         title,
@@ -101,8 +92,7 @@ def attempts_section(exp_dir: Path) -> list[str]:
             "|---|---|---|" + "---|---|" * len(searched) + "---|",
         ]
         rows, shown_recipe = [], set()
-        for run_dir in attempt_dirs:
-            points = gap_points(run_dir / "gap-curve.json")
+        for run_dir, points in attempt_points.items():
             steps = sorted({k[2] for k in points if k[1] == test_set})
             label = run_dir.name.removeprefix(f"{exp_dir.name}-attempt-")
             options = changed_options(reference, train_options(run_dir))

@@ -349,6 +349,13 @@ def ablation_section(exp_dir: Path) -> list[str]:
     return [*lines, "```", ""]
 
 
+def gap_points(path: Path) -> dict[tuple[str, str, int], float]:
+    """{(subnet, set, step): greedy WER} of one gap-curve.json (local/gap_curve.py); empty when it is missing."""
+    if not path.is_file():
+        return {}
+    return {(p["subnet"], p["set"], p["step"]): p["wer"] for p in json.loads(path.read_text())}
+
+
 def chosen_baselines(exp_dir: Path) -> dict[str, Path]:
     """{subnet name: the baseline run stage 9 chose (its dropout grid's best)} from <exp>-baseline-<name>.json."""
     chosen = {}
@@ -364,14 +371,10 @@ def gap_section(exp_dir: Path, docs_dir: Path) -> list[str]:
     supernet_path = exp_dir / "gap-curve.json"
     if not supernet_path.is_file():
         return [title, "", "Not run (run.sh stage 11: `./run.sh --stage 11 --stop-stage 11`).", ""]
-    supernet = {(p["subnet"], p["set"], p["step"]): p["wer"] for p in json.loads(supernet_path.read_text())}
+    supernet = gap_points(supernet_path)
     baselines = {}
     for run_dir in chosen_baselines(exp_dir).values():
-        path = run_dir / "gap-curve.json"
-        if path.is_file():
-            baselines.update(
-                {(p["subnet"], p["set"], p["step"]): p["wer"] for p in json.loads(path.read_text())}
-            )
+        baselines.update(gap_points(run_dir / "gap-curve.json"))
     steps = sorted({k[2] for k in supernet})
     names = sorted({k[0] for k in supernet})
     lines = [

@@ -122,7 +122,8 @@ def test_a_later_session_restores_the_searched_subnets_and_the_supernet_curve(tm
 
 def archived_baseline(exp_dir: Path, archive: Path, name: str) -> subprocess.CompletedProcess:
     script = (
-        f'source <(sed -n "/^archived_baseline()/,/^}}/p" {RUN_SH}); '
+        f'source <(sed -n "/^finished_in_archive()/,/^}}/p;/^chosen_baseline()/p;/^archived_baseline()/,/^}}/p" '
+        f"{RUN_SH}); "
         f"exp_dir={exp_dir} archive={archive}; archived_baseline {name}"
     )
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}

@@ -440,13 +440,21 @@ restore_from_archive() {
   done
 }
 
-# A baseline whose last outputs (its bundle's model card, its gap curve) are archived but not here was made in
-# an earlier session: prints the archived dir (success) instead of training it again.
+# An arm (baseline, ablation, attempt) not here whose last output is archived was made in an earlier session.
+finished_in_archive() {  # dir output-pattern...: true when each pattern matches a file of the archived dir
+  local pattern
+  [ ! -e $1 ] || return 1
+  for pattern in "${@:2}"; do ls $archive/$(basename $1)/$pattern >/dev/null 2>&1 || return 1; done
+}
+chosen_baseline() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['chosen'])" "$1"; }  # json
+
+# A baseline finished in an earlier session (its bundle's model card and its gap curve archived): prints the
+# archived dir (success) instead of training it again.
 archived_baseline() {  # name
   local choice=$archive/$(basename $exp_dir)-baseline-$1.json chosen
-  [ -f ${exp_dir}-baseline-$1.json ] || [ ! -f "$choice" ] && return 1
-  chosen=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['chosen'])" "$choice")
-  [ -f $archive/$chosen/exported/$1/model_card.json ] && [ -f $archive/$chosen/gap-curve.json ] || return 1
+  [ -f "$choice" ] && finished_in_archive ${exp_dir}-baseline-$1.json || return 1
+  chosen=$(chosen_baseline "$choice")
+  finished_in_archive $chosen exported/$1/model_card.json gap-curve.json || return 1
   echo "$archive/$chosen"
 }
 
@@ -506,7 +514,6 @@ if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
       --manifest-dir $fbank_dir --subnets $subnet --every $gap_every
     write_results
   done
-  write_results
 fi
 
 if [ $stage -le 10 ] && [ $stop_stage -ge 10 ]; then
@@ -516,8 +523,7 @@ if [ $stage -le 10 ] && [ $stop_stage -ge 10 ]; then
                   "adam:--optimizer adam" "no-sandwich:--sandwich false"; do
     name=${ablation%%:*}
     dir=${exp_dir}-ablation-$name
-    if ls $archive/$(basename $dir)/greedy_search/wer-summary-*-subnet-smallest.txt >/dev/null 2>&1 \
-        && [ ! -d $dir ]; then
+    if finished_in_archive $dir "greedy_search/wer-summary-*-subnet-smallest.txt"; then
       log "  $name: finished in an earlier session ($archive/$(basename $dir)), skipped"; continue
     fi
     log "  $name (${ablation#*:}) -> $dir"
@@ -533,7 +539,6 @@ if [ $stage -le 10 ] && [ $stop_stage -ge 10 ]; then
     fi
     write_results  # archived arm by arm
   done
-  write_results
 fi
 
 if [ $stage -le 11 ] && [ $stop_stage -ge 11 ]; then
@@ -543,7 +548,7 @@ if [ $stage -le 11 ] && [ $stop_stage -ge 11 ]; then
     --manifest-dir $fbank_dir --subnets "largest,smallest,$specs" --every $gap_every
   searched_architectures | while read -r name subnet; do
     [ -f ${exp_dir}-baseline-$name.json ] || { log "  $name: no baseline yet (stage 9), skipped"; continue; }
-    best=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['chosen'])" ${exp_dir}-baseline-$name.json)
+    best=$(chosen_baseline ${exp_dir}-baseline-$name.json)
     logged $best ./local/gap_curve.py --exp-dir $best --bpe-model $lang_dir/bpe.model \
       --manifest-dir $fbank_dir --subnets $subnet --every $gap_every
   done
@@ -557,7 +562,7 @@ if [ $stage -le 12 ] && [ $stop_stage -ge 12 ]; then
   for try in "${tries[@]}"; do
     name=${try%%:*}
     dir=${exp_dir}-attempt-$name
-    if [ -f $archive/$(basename $dir)/gap-curve.json ] && [ ! -d $dir ]; then
+    if finished_in_archive $dir gap-curve.json; then
       log "  $name: finished in an earlier session ($archive/$(basename $dir)), skipped"; continue
     fi
     log "  $name (${try#*:}) -> $dir"
