@@ -7,7 +7,8 @@ Usage (from egs/librispeech/todm):
 
 For each directory it copies, under <out>/<dir name>/: commands.txt, exported/*/model_card.json, the
 wer-summary and recogs files of both decoding methods, search/{history.jsonl,pareto.json,subnet-*.json,pareto.png},
-learning-curve.json and gap-curve.json; and it writes progress.json from the newest checkpoint (its
+learning-curve.json and gap-curve.json; it writes training-curve.json (the losses logged to TensorBoard, which
+local/compare_training.py compares with another run's) and progress.json from the newest checkpoint (its
 architecture, counters and costs, the list of checkpoint steps, the last logged losses), which
 local/write_results.py reads where no checkpoint is left. A file in --exp-dirs (a baseline's dropout choice,
 exp-baseline-<subnet>.json) is copied as it is. Re-running overwrites the copies.
@@ -26,6 +27,7 @@ from todm.checkpoint import checkpoint_progress, find_checkpoints, read_checkpoi
 from todm.cli import run_main
 from todm.errors import UserError
 from todm.io import write_text_atomic
+from todm.train.curve import CURVE_FILE, read_training_curve
 
 PATTERNS = (
     "commands.txt",
@@ -104,6 +106,10 @@ def archive(exp_dir: Path, out: Path) -> int:
     record = progress_record(exp_dir)
     if record is not None:
         write_text_atomic(target / "progress.json", json.dumps(record, indent=1) + "\n")
+        copied += 1
+    curve = read_training_curve(exp_dir)
+    if curve:
+        write_text_atomic(target / CURVE_FILE, json.dumps(curve) + "\n")
         copied += 1
     return copied
 

@@ -4,4 +4,5 @@
   sandwich.py    which subnets a step trains, their dropout, and the per-step loss scales
   objective.py   StepObjective: the losses of one step (the module DDP wraps)
   loop.py        Trainer: optimizer, Eden, gradient accumulation over subnets, logging, checkpoints
+  curve.py       the logged losses read back (TensorBoard) and the first step where two runs part
 """
