@@ -57,17 +57,20 @@ def last_logged_losses(exp_dir: Path) -> str:
 
 
 def machine() -> str:
-    """This machine in one line: CPU model, cores, OS, torch (RESULTS.md says where a run was measured)."""
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
+    """This machine in one line: CPU model (and x86 family/model, which tell CPU generations apart where the
+    model name does not), cores, OS, torch and the vector kernels torch picked (AVX2, AVX512: they round
+    differently, so the same seed trains differently on each)."""
+    info = {}
+    cpuinfo = Path("/proc/cpuinfo")
+    for line in cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []:
+        key, _, value = line.partition(":")
+        info.setdefault(key.strip(), value.strip())
+    cpu = info.get("model name") or platform.processor()
+    if "cpu family" in info and "model" in info:
+        cpu += f" (family {info['cpu family']} model {info['model']})"
     return (
         f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}, torch {torch.__version__}"
+        f" ({torch.backends.cpu.get_cpu_capability()} kernels)"
     )
 
 
