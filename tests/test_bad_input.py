@@ -125,6 +125,8 @@ def test_train_py_names_an_unknown_preset(tiny_data, tmp_path):
         (["--stage", "12", "--stop-stage", "12"], "stage 12: --attempts is empty"),
         (["--stop-stage", "12", "--attempts", "a b:--kd-scale 1"], "expected name:options, the name of"),
         (["--stop-stage", "12", "--attempts", "kd-only"], "--attempts 'kd-only': expected name:options"),
+        (["--warmup-steps", "x"], "--warmup-steps 'x': expected a number of steps >= 0"),
+        (["--warmup-steps", "9000"], "--warmup-steps 9000: expected fewer than the 9000 training steps"),
         (
             [
                 "--stage",

@@ -67,9 +67,18 @@ class Trainer:
     """Owns model, optimizer, scheduler and the loop, as `settings` say (built by train.py)."""
 
     def __init__(
-        self, settings: TrainingSettings, model: Transducer, sp, rank: int = 0, world_size: int = 1
+        self,
+        settings: TrainingSettings,
+        model: Transducer,
+        sp,
+        rank: int = 0,
+        world_size: int = 1,
+        train_data: str = "",
     ) -> None:
+        """`train_data` names the cut stream the loader draws (train.py: the training parts); a checkpoint
+        of another stream (the warm-up part's) restores everything but the sampler."""
         self.settings, self.sp, self.rank, self.world_size = settings, sp, rank, world_size
+        self.train_data = train_data
         loop, opt = settings.loop, settings.optimizer
         self.exp_dir = Path(loop.exp_dir)
         # fp32 on CPU; on GPU one device per rank, with autocast under --use-bf16 or --use-fp16 (the latter
@@ -118,7 +127,19 @@ class Trainer:
         if state.get("grad_scaler"):
             self.scaler.load_state_dict(state["grad_scaler"])
         self.progress = Progress(**checkpoint_progress(state))
-        if sampler is not None and state.get("sampler") is not None:
+        if not same_train_data(state, self.train_data):
+            # lhotse restores a sampler only over the cuts it was saved with: the new stream (after the warm-up
+            # part) starts a fresh epoch instead of fast-forwarding through cuts it never saw.
+            if self.progress.cur_batch_idx > 0:
+                self.progress.cur_epoch, self.progress.cur_batch_idx = self.progress.cur_epoch + 1, 0
+            logging.info(
+                "training data changed since %s (%s -> %s): epoch %d starts on the new data",
+                path,
+                state.get("train_data"),
+                self.train_data,
+                self.progress.cur_epoch,
+            )
+        elif sampler is not None and state.get("sampler") is not None:
             sampler.load_state_dict(state["sampler"])
         # Each rank draws its own dropout masks and SpecAugment: it continues from its own state (checkpoints
         # of one process, or of another world size, hold rank 0's only).
@@ -165,6 +186,7 @@ class Trainer:
             fixed_subnet=None if self.fixed_subnet is None else self.fixed_subnet.to_dict(),
             baseline_of=None if self.baseline_of is None else self.baseline_of.to_dict(),
             rng_per_rank=rng_per_rank,
+            train_data=self.train_data,
             vocabulary=None if self.sp is None else vocabulary_fingerprint(bpe_pieces(self.sp)),
         )
 
@@ -307,6 +329,12 @@ class Trainer:
             if grad_norm is not None:
                 self.tb.add_scalar("train/grad_norm", grad_norm, prog.batch_idx_train)
             self.tb.flush()
+
+
+def same_train_data(state: dict, train_data: str) -> bool:
+    """Whether checkpoint `state` was trained on the cut stream `train_data` (older checkpoints, which do not
+    say, count as the same)."""
+    return state.get("train_data", train_data) == train_data
 
 
 def parameter_groups(model: Transducer, opt: OptimizerSettings) -> list[dict]:

@@ -61,6 +61,8 @@ model_config=""     # empty: cpu_small (tiny with --profile tiny); or a preset n
 world_size=""       # empty: 2 DDP processes (gloo on CPU; 1 with --profile tiny, whose few batches drop_last eats)
 train_steps=""      # empty: the profile's number of optimizer steps (the same model on any machine)
 train_minutes=""    # empty: no wall-time limit; else stop training after this many minutes as well
+warmup_steps=0      # > 0: the supernet's first N steps on the warm-up part (clean speech of one engine, no noise
+                    # or reverberant copies; docs/reproducibility.md), then the full training part
 max_duration=""     # empty: 40 s of audio per optimizer step, split over the processes (GPU: 600 s per GPU)
 num_epochs=""       # empty: 100, i.e. the step limit decides (30 with --profile librispeech: epochs decide)
 train_args=""       # extra train.py options, e.g. "--use-kd false"
@@ -166,6 +168,10 @@ train_minutes=${train_minutes:-0}
 num_epochs=${num_epochs:-$default_epochs}
 perturb_speed=${perturb_speed:-false}
 reverb_fraction=${reverb_fraction:-0.5}
+case $warmup_steps in ''|*[!0-9]*) echo "ERROR: --warmup-steps '$warmup_steps': expected a number of steps >= 0" >&2; exit 1 ;; esac
+if [ "$warmup_steps" -gt 0 ] && [ "$train_steps" -gt 0 ] && [ "$warmup_steps" -ge "$train_steps" ]; then
+  echo "ERROR: --warmup-steps $warmup_steps: expected fewer than the $train_steps training steps" >&2; exit 1
+fi
 case $noise in true|false) ;; *) echo "ERROR: --noise '$noise': expected true or false" >&2; exit 1 ;; esac
 if [ -n "$musan_dir" ] && [ ! -d "$musan_dir/music" ]; then
   echo "ERROR: --musan-dir $musan_dir: expected MUSAN's music/ and noise/ inside" >&2; exit 1
@@ -298,12 +304,26 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   if [ -f $exp_dir/.train.done ]; then
     log "  $exp_dir/.train.done exists, skipping"
   else
+    common=(--exp-dir $exp_dir --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir
+      --model-config "$model_config" --world-size "$world_size" --max-duration "$max_duration"
+      --max-train-minutes "$train_minutes" --num-epochs "$num_epochs" --keep-last-k "$keep_last_k")
+    if [ "$warmup_steps" -gt 0 ]; then
+      # The warm-up part of each training part: its clean cuts, of espeak-ng's speakers on the embedded corpus
+      # (every speaker of a real one); trained without noise, then the run continues on the full parts.
+      speakers=""
+      [ -n "$dl_dir" ] || [ -n "$kaldi_data_dirs" ] || speakers="--speakers-txt $corpus_dir/SPEAKERS.TXT"
+      for part in ${train_parts//,/ }; do
+        # shellcheck disable=SC2086
+        ./local/make_warmup_part.py --manifest-dir $fbank_dir --part "$part" $speakers
+      done
+      log "  warm-up: the first $warmup_steps steps on ${train_parts//,/-warmup,}-warmup"
+      # shellcheck disable=SC2086
+      logged $exp_dir ./train.py "${common[@]}" --train-parts "${train_parts//,/-warmup,}-warmup" \
+        --max-steps "$warmup_steps" $recipe_args $train_args
+    fi
     # shellcheck disable=SC2086
-    logged $exp_dir ./train.py --exp-dir $exp_dir --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir \
-      --train-parts "$train_parts" --model-config "$model_config" --world-size "$world_size" \
-      --max-duration "$max_duration" --max-steps "$train_steps" \
-      --max-train-minutes "$train_minutes" --num-epochs "$num_epochs" $recipe_args \
-      --noise-cuts "$noise_cuts" --keep-last-k "$keep_last_k" $train_args
+    logged $exp_dir ./train.py "${common[@]}" --train-parts "$train_parts" --max-steps "$train_steps" \
+      $recipe_args --noise-cuts "$noise_cuts" $train_args
     touch $exp_dir/.train.done
   fi
 fi

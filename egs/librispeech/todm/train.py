@@ -250,8 +250,9 @@ def run(rank: int, world_size: int, params) -> None:
         fixed_subnet = largest(cfg)
     sp = load_bpe(params.bpe_model)
     settings = TrainingSettings.from_args(params, fixed_subnet, baseline_of)
-    trainer = Trainer(settings, Transducer(cfg), sp, rank, world_size)
     parts = [part for part in params.train_parts.split(",") if part]
+    # the parts name the cut stream: a checkpoint of the warm-up part restores all but its sampler
+    trainer = Trainer(settings, Transducer(cfg), sp, rank, world_size, train_data=",".join(parts))
     cuts = filter_cuts(load_training_cuts(params.manifest_dir, parts, params.seed), sp)
     hours_per_epoch = sum(c.duration for c in cuts) / 3600
     noise = load_noise_cuts(params.noise_cuts) if params.noise_cuts else None
