@@ -299,31 +299,38 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   fi
 fi
 
+# One training run: stage 4's supernet and stages 9-12's baselines, ablations and attempts, so all of them get the
+# same data. With --warmup-steps, the first steps on the warm-up part of each training part (its clean cuts, of
+# espeak-ng's speakers on the embedded corpus, every speaker of a real one; local/make_warmup_part.py), without
+# noise, then the full parts; train.py starts a fresh epoch when the parts change.
+train_run() {  # dir max_steps extra-train-options...
+  local dir=$1 steps=$2 warm=$warmup_steps speakers="" part; shift 2
+  local common=(--exp-dir "$dir" --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir
+    --model-config "$model_config" --world-size "$world_size" --max-duration "$max_duration"
+    --num-epochs "$num_epochs" --keep-last-k "$keep_last_k")
+  if [ "$warm" -gt 0 ]; then
+    [ -n "$dl_dir" ] || [ -n "$kaldi_data_dirs" ] || speakers="--speakers-txt $corpus_dir/SPEAKERS.TXT"
+    for part in ${train_parts//,/ }; do
+      # shellcheck disable=SC2086
+      ./local/make_warmup_part.py --manifest-dir $fbank_dir --part "$part" $speakers
+    done
+    if [ "$steps" -gt 0 ] && [ "$steps" -lt "$warm" ]; then warm=$steps; fi
+    log "  warm-up: the first $warm steps on ${train_parts//,/-warmup,}-warmup"
+    # shellcheck disable=SC2086
+    logged "$dir" ./train.py "${common[@]}" --train-parts "${train_parts//,/-warmup,}-warmup" --max-steps "$warm" \
+      $recipe_args $train_args "$@"
+  fi
+  # shellcheck disable=SC2086
+  logged "$dir" ./train.py "${common[@]}" --train-parts "$train_parts" --max-steps "$steps" $recipe_args \
+    --noise-cuts "$noise_cuts" $train_args "$@"
+}
+
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   log "Stage 4: train the supernet ($model_config, $train_steps steps, $num_epochs epochs at most) -> $exp_dir"
   if [ -f $exp_dir/.train.done ]; then
     log "  $exp_dir/.train.done exists, skipping"
   else
-    common=(--exp-dir $exp_dir --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir
-      --model-config "$model_config" --world-size "$world_size" --max-duration "$max_duration"
-      --max-train-minutes "$train_minutes" --num-epochs "$num_epochs" --keep-last-k "$keep_last_k")
-    if [ "$warmup_steps" -gt 0 ]; then
-      # The warm-up part of each training part: its clean cuts, of espeak-ng's speakers on the embedded corpus
-      # (every speaker of a real one); trained without noise, then the run continues on the full parts.
-      speakers=""
-      [ -n "$dl_dir" ] || [ -n "$kaldi_data_dirs" ] || speakers="--speakers-txt $corpus_dir/SPEAKERS.TXT"
-      for part in ${train_parts//,/ }; do
-        # shellcheck disable=SC2086
-        ./local/make_warmup_part.py --manifest-dir $fbank_dir --part "$part" $speakers
-      done
-      log "  warm-up: the first $warmup_steps steps on ${train_parts//,/-warmup,}-warmup"
-      # shellcheck disable=SC2086
-      logged $exp_dir ./train.py "${common[@]}" --train-parts "${train_parts//,/-warmup,}-warmup" \
-        --max-steps "$warmup_steps" $recipe_args $train_args
-    fi
-    # shellcheck disable=SC2086
-    logged $exp_dir ./train.py "${common[@]}" --train-parts "$train_parts" --max-steps "$train_steps" \
-      $recipe_args --noise-cuts "$noise_cuts" $train_args
+    train_run $exp_dir "$train_steps" --max-train-minutes "$train_minutes"
     touch $exp_dir/.train.done
   fi
 fi
@@ -435,11 +442,7 @@ fi
 train_alone() {  # dir max_steps extra-train-options...
   local dir=$1 steps=$2; shift 2
   if [ ! -f $dir/.train-$steps.done ]; then
-    # shellcheck disable=SC2086
-    logged $dir ./train.py --exp-dir $dir --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir \
-      --train-parts "$train_parts" --model-config "$model_config" --world-size "$world_size" \
-      --max-duration "$max_duration" --max-steps "$steps" --num-epochs "$num_epochs" $recipe_args \
-      --noise-cuts "$noise_cuts" --keep-last-k "$keep_last_k" $train_args "$@"
+    train_run "$dir" "$steps" "$@"
     touch $dir/.train-$steps.done
   fi
 }
