@@ -1,6 +1,8 @@
 """Shared fixtures: a tiny prepared dataset (embedded corpus -> manifests -> fbank -> BPE), built once."""
 
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -36,3 +38,14 @@ def load_recipe_script(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def run_local_tool(name: str, *args: str) -> subprocess.CompletedProcess:
+    """Run local/<name> from the recipe directory, as run.sh does; its output captured, its status returned."""
+    return subprocess.run(
+        [sys.executable, str(REPO / "local" / name), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=RECIPE,
+    )

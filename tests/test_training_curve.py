@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import RECIPE, REPO
+from conftest import RECIPE, REPO, run_local_tool
 from torch.utils.tensorboard import SummaryWriter
 
 from todm.train.curve import CURVE_FILE, first_divergence, load_training_curve, read_training_curve
@@ -77,13 +77,7 @@ def test_first_divergence_finds_the_perturbed_point():
 
 
 def compare(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(REPO / "local" / "compare_training.py"), *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        cwd=RECIPE,
-    )
+    return run_local_tool("compare_training.py", *args)
 
 
 def test_compare_training_reports_the_step_where_runs_part(tmp_path):

@@ -1,11 +1,10 @@
 """The warm-up part (todm.data.warmup, local/make_warmup_part.py) and training that moves from it to the full part."""
 
 import subprocess
-import sys
 
 import pytest
 import torch
-from conftest import RECIPE, REPO, load_recipe_script
+from conftest import load_recipe_script, run_local_tool
 from lhotse import CutSet, load_manifest_lazy
 
 from todm.checkpoint import read_checkpoint
@@ -40,13 +39,7 @@ def warmup_dir(tiny_data, tmp_path):
 
 
 def make_part(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(REPO / "local" / "make_warmup_part.py"), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=RECIPE,
-    )
+    return run_local_tool("make_warmup_part.py", *args)
 
 
 def test_warmup_part_is_the_clean_cuts_of_one_engine(warmup_dir, tmp_path):
