@@ -80,19 +80,21 @@ def test_stage_markers_refuse_outputs_made_from_other_inputs(tmp_path: Path) -> 
     assert stage_done(marker, "anything").returncode == 0
 
 
-def restore_from_archive(exp_dir: Path, archive: Path) -> str:
+def restore_from_archive(exp_dir: Path, archive: Path, warmup_steps: int = 0, check: bool = True):
     functions = "/^log()/,/^}/p;/^last_iter()/,/^}/p;/^restore_from_archive()/,/^}/p"
     script = (
-        f'source <(sed -n "{functions}" {RUN_SH}); exp_dir={exp_dir} archive={archive}; restore_from_archive'
+        f'source <(sed -n "{functions}" {RUN_SH}); exp_dir={exp_dir} archive={archive}; '
+        f"warmup_steps={warmup_steps}; restore_from_archive"
     )
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
         "PYTHONPATH": str(REPO),
     }
-    return subprocess.run(
-        ["bash", "-c", script], check=True, capture_output=True, text=True, cwd=RUN_SH.parent, env=env
-    ).stdout
+    done = subprocess.run(
+        ["bash", "-c", script], check=check, capture_output=True, text=True, cwd=RUN_SH.parent, env=env
+    )
+    return done.stdout if check else done
 
 
 def test_a_later_session_restores_the_searched_subnets_and_the_supernet_curve(tmp_path: Path) -> None:
@@ -118,6 +120,26 @@ def test_a_later_session_restores_the_searched_subnets_and_the_supernet_curve(tm
     assert log.count("restored") == 2
 
     assert restore_from_archive(tmp_path / "elsewhere", tmp_path / "no-archive") == ""
+
+
+def test_a_later_session_refuses_an_archived_supernet_of_another_warmup(tmp_path: Path) -> None:
+    archive, exp = tmp_path / "archive", tmp_path / "exp"
+    (archive / "exp").mkdir(parents=True)
+    exp.mkdir()
+    commands = archive / "exp" / "commands.txt"
+    commands.write_text("./train.py --exp-dir exp --train-parts train-clean-100 --max-steps 9000\n")
+    refused = restore_from_archive(exp, archive, warmup_steps=1500, check=False)
+    assert refused.returncode == 1 and "trained without a warm-up part, this run has --warmup-steps 1500" in (
+        refused.stderr
+    )
+    assert restore_from_archive(exp, archive, warmup_steps=0, check=False).returncode == 0
+    commands.write_text(
+        "./train.py --exp-dir exp --train-parts train-clean-100-warmup --max-steps 1500\n"
+        "./train.py --exp-dir exp --train-parts train-clean-100 --max-steps 9000\n"
+    )
+    assert restore_from_archive(exp, archive, warmup_steps=1500, check=False).returncode == 0
+    refused = restore_from_archive(exp, archive, warmup_steps=0, check=False)
+    assert refused.returncode == 1 and "trained with a warm-up part" in refused.stderr
 
 
 def archived_baseline(exp_dir: Path, archive: Path, name: str) -> subprocess.CompletedProcess:

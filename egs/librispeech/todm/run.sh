@@ -458,6 +458,15 @@ train_alone() {  # dir max_steps extra-train-options...
 restore_from_archive() {
   local from=$archive/$(basename $exp_dir) path found
   [ -d "$from" ] && [ -z "$(last_iter)" ] || return 0  # a supernet here: its own search and curve count
+  # The arms trained now get this run's data: the archived supernet must have had the same warm-up.
+  local warmed=0 now=0
+  grep -q -- "--train-parts [^ ]*-warmup " "$from/commands.txt" 2>/dev/null && warmed=1
+  [ "${warmup_steps:-0}" -gt 0 ] && now=1
+  if [ $warmed -ne $now ]; then
+    echo "ERROR: $from: its supernet was trained $([ $warmed = 1 ] && echo with || echo without) a warm-up part," \
+         "this run has --warmup-steps ${warmup_steps:-0}: use the same setting, or train the supernet again" >&2
+    exit 1
+  fi
   for path in search/subnet-*.json gap-curve.json; do
     for found in $from/$path; do
       [ -f "$found" ] || continue
