@@ -63,8 +63,12 @@ def cut_seed(seed: int, cut_id: str) -> int:
     return zlib.crc32(f"{seed}/{cut_id}".encode())
 
 
+# The suffix lhotse's reverb_rir gives a reverberant copy's ID (the warm-up part leaves those out).
+REVERB_SUFFIX = "_rvb"
+
+
 def reverberant_copies(cuts, fraction: float, rirs: list, seed: int):
-    """Copies (IDs suffixed `_rvb`) of a seeded `fraction` of `cuts`, each convolved with one of `rirs`."""
+    """Copies (IDs suffixed REVERB_SUFFIX) of a seeded `fraction` of `cuts`, each convolved with one of `rirs`."""
     from lhotse import CutSet
 
     chosen = [c for c in cuts if cut_seed(seed, c.id) < fraction * 2**32]

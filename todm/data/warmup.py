@@ -3,8 +3,8 @@
 With noise mixing, reverberant copies and two speech engines from the first step, the embedded corpus's default
 run spends thousands of steps above 80% WER; trained first on clean speech of one engine it leaves that phase
 far sooner (docs/reproducibility.md). The warm-up part is a training part's cuts without their reverberant copies
-(IDs ending in `REVERB_SUFFIX`, which lhotse's reverb_rir appends, see todm.data.fbank) and, on the embedded corpus, only the speakers of one engine
-(the NAME column of LibriSpeech's SPEAKERS.TXT, which the embedded corpus starts with the engine's name).
+(IDs ending in todm.data.fbank's `REVERB_SUFFIX`) and, on the embedded corpus, only the speakers of one
+engine (the NAME column of LibriSpeech's SPEAKERS.TXT, which the embedded corpus starts with the engine's name).
 Noise is mixed at training time, so leaving it out of the warm-up is train.py's part (no --noise-cuts).
 """
 
@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from todm.data.fbank import REVERB_SUFFIX
 from todm.errors import UserError
 
-REVERB_SUFFIX = "_rvb"
 WARMUP_SUFFIX = "-warmup"
 
 
