@@ -241,6 +241,35 @@ def test_pruned_small_range_is_upper_bound_with_finite_grads(rnnt_type):
     assert torch.isfinite(grad).all()
 
 
+@pytest.mark.parametrize(
+    "scale", [1.0, 60.0]
+)  # 60: many log-probs below float32's exp range, as when trained
+def test_pruned_log_probs_equal_autograd_composite(scale):
+    """The pruned loss's one-function normalisation (values and gradient) against logsumexp + gather + select
+    through autograd, in float64 (no floor applies there for these logits) and float32."""
+    from todm.rnnt.pruning import pruned_log_probs
+
+    g = torch.Generator().manual_seed(21)
+    B, T, R, V, blank = 2, 7, 3, 11, 0
+    base = scale * torch.randn(B, T, R, V, generator=g, dtype=torch.float64)
+    kept = torch.randint(0, V, (B, T, R, 1), generator=g)
+    grad_px, grad_py = torch.randn(2, B, T, R, generator=g, dtype=torch.float64)
+
+    def reference(logits):
+        norm = torch.logsumexp(logits, dim=3)
+        return torch.gather(logits, 3, kept).squeeze(3) - norm, logits[..., blank] - norm
+
+    for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 1e-5)):
+        ours_in = base.to(dtype).clone().requires_grad_()
+        ref_in = base.clone().requires_grad_()
+        ours, ref = pruned_log_probs(ours_in, kept, blank), reference(ref_in)
+        for a, b in zip(ours, ref):
+            torch.testing.assert_close(a.double(), b, atol=tol * scale, rtol=tol)
+        torch.autograd.backward(ours, (grad_px.to(dtype), grad_py.to(dtype)))
+        torch.autograd.backward(ref, (grad_px, grad_py))
+        torch.testing.assert_close(ours_in.grad.double(), ref_in.grad, atol=tol, rtol=tol)
+
+
 def test_prune_ranges_full_when_s_range_exceeds_S():
     logits, symbols = _problem(seed=10, B=2, T=5, S=3)
     _, (px_grad, py_grad) = rnnt_loss_simple(logits[:, 0], logits[:, :, 0], symbols, 0, return_grad=True)

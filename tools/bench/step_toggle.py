@@ -4,6 +4,7 @@
 Usage:
     python tools/bench/step_toggle.py --feature shared-spectra   # each layer's SSM kernel spectrum once a step
     python tools/bench/step_toggle.py --feature compiled-kd      # the KD loss through torch.compile
+    python tools/bench/step_toggle.py --feature fused-log-probs  # the pruned loss's one-function normalisation
     python tools/bench/step_toggle.py --feature compiled-kd --tiny --pairs 2   # seconds (tests)
 
 On a shared machine whose speed drifts from second to second, timing two trees in separate processes cannot
@@ -38,6 +39,7 @@ def toggles(trainer) -> dict:
     """feature name -> function(on: bool) that switches it in this trainer."""
     from todm.distill import adaptive_alpha_divergence
     from todm.model.encoder import Encoder
+    from todm.rnnt import pruning
 
     objective = getattr(trainer.objective, "module", trainer.objective)
     compiled_kd = objective.kd_loss
@@ -55,14 +57,27 @@ def toggles(trainer) -> dict:
             raise SystemExit("--feature compiled-kd: run.sh's arguments do not compile the KD loss")
         objective.kd_loss = compiled_kd if on else adaptive_alpha_divergence
 
-    return {"shared-spectra": shared_spectra, "compiled-kd": compiled}
+    fused_log_probs = pruning.pruned_log_probs
+
+    def composite_log_probs(
+        logits, kept, blank
+    ):  # what autograd made of it before: logsumexp, gather, select
+        norm = torch.logsumexp(logits, dim=3)
+        return torch.gather(logits, 3, kept).squeeze(3) - norm, logits[..., blank] - norm
+
+    def fused(on: bool) -> None:
+        pruning.pruned_log_probs = fused_log_probs if on else composite_log_probs
+
+    return {"shared-spectra": shared_spectra, "compiled-kd": compiled, "fused-log-probs": fused}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--feature", required=True, choices=["shared-spectra", "compiled-kd"])
+    parser.add_argument(
+        "--feature", required=True, choices=["shared-spectra", "compiled-kd", "fused-log-probs"]
+    )
     parser.add_argument("--pairs", type=int, default=40, help="on/off pairs of steps")
     parser.add_argument("--preset", default="cpu_small")
     parser.add_argument("--tiny", action="store_true", help="tiny preset: a smoke run")
