@@ -107,6 +107,39 @@ def test_gradient_is_exact_without_clipping(alpha):
     torch.testing.assert_close(s.grad, x.grad, rtol=1e-8, atol=1e-12)
 
 
+@pytest.mark.parametrize("alpha", [-1.0, 0.0, 0.5, 1.0])
+def test_clipped_gradient_is_alphanets_surrogate(alpha):
+    """With weights clipped, the gradient is AlphaNet's f_divergence form: autograd of the surrogate
+    -sum_v q_v rho_v log q_v (q and rho held constant), rho from numpy's clipped weights."""
+    s = _logits(11, shape=(4, 64), scale=4.0).requires_grad_(True)
+    t = _logits(12, shape=(4, 64), scale=4.0)
+    alpha_divergence(s, t, alpha, iw_clip=5.0).backward()
+    q = _np_softmax(s.detach().numpy())
+    ratio = _np_softmax(t.numpy()) / q
+    if alpha == 0.0:
+        rho = np.log(np.minimum(ratio, 5.0)) - 1
+    elif alpha == 1.0:
+        rho = ratio
+    else:
+        rho = np.minimum(ratio**alpha, 5.0) / alpha + 1 / (alpha * (alpha - 1))
+    weight = ratio if alpha == 0.0 else ratio**alpha  # what the clip applies to
+    assert (weight > 5.0).any() or alpha == 1.0  # the clip engages
+    x = s.detach().clone().requires_grad_(True)
+    (-(torch.from_numpy(q * rho) * torch.log_softmax(x, -1)).sum()).backward()
+    torch.testing.assert_close(s.grad, x.grad, rtol=1e-8, atol=1e-12)
+
+
+def test_far_apart_distributions_stay_finite():
+    """Teacher and student so far apart that p / q overflows float32 (a trained teacher against a student
+    that rules a class out): the adaptive loss and its gradient stay finite."""
+    s = _logits(13, shape=(3, 5, 500), scale=40.0, dtype=torch.float32).requires_grad_(True)
+    t = _logits(14, shape=(3, 5, 500), scale=40.0, dtype=torch.float32)
+    assert ((torch.log_softmax(t, -1) - torch.log_softmax(s, -1)) > 89).any()  # exp() overflows there
+    loss = adaptive_alpha_divergence(s, t)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(s.grad).all()
+
+
 def test_teacher_gets_no_gradient():
     s = _logits(7).requires_grad_(True)
     t = _logits(8).requires_grad_(True)
