@@ -16,6 +16,10 @@ all-reduce overlaps it (gloo, its own thread); the all-reduce of the same number
 its own. Matmul FLOPs (torch.utils.flop_counter's formulas) are counted per phase in a separate step, so
 counting costs no timed time, and set against the measured peak of one large fp32 matmul at the same
 thread count. Prints a markdown table (rank 0's phases).
+
+Then the same steps run once more under torch.profiler, which gives the self time of the matmul kernels
+(aten::mm, addmm, bmm, ...): their share of the step and their FLOP/s say how much of the step is FLOP-bound
+work at the machine's matmul speed, and so the most any speed-up that keeps the step's FLOPs can give.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from train_step import PER_PROCESS_SECONDS, load_train_script, recipe_args, run_ranks, synthetic_batches
 
 REPO = Path(__file__).resolve().parents[2]
+MATMUL_OPS = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::addbmm"}
 
 
 class PhaseClock:
@@ -210,6 +215,14 @@ def worker(rank: int, world_size: int, args, queue) -> None:
         with clock.phase("other (Python between phases)"):
             trainer.train_step(batch)
         step_times.append(time.perf_counter() - start)
+    phase_seconds = {
+        k: v / args.steps for k, v in clock.seconds.items()
+    }  # before the profiled steps add to it
+    data_mean = statistics.mean(data_seconds) if data_seconds else None
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        for i in range(args.steps):
+            trainer.train_step(next_batch(args.warmup + 1 + i))
+    matmul_us = sum(e.self_cpu_time_total for e in prof.key_averages() if e.key in MATMUL_OPS)
     grad_numel = sum(p.numel() for p in trainer.model.parameters())
     allreduce = []
     if world_size > 1:
@@ -223,14 +236,15 @@ def worker(rank: int, world_size: int, args, queue) -> None:
     if rank == 0:
         queue.put(
             {
-                "seconds": {k: v / args.steps for k, v in clock.seconds.items()},
+                "seconds": phase_seconds,
                 "flops": counted_flops,
                 "step": statistics.median(step_times),
                 "mean_step": statistics.mean(step_times),
-                "data": statistics.mean(data_seconds) if data_seconds else None,
+                "data": data_mean,
                 "allreduce": statistics.median(allreduce) if allreduce else None,
                 "grad_mb": grad_numel * 4 / 2**20,
                 "peak": peak,
+                "matmul": matmul_us / 1e6 / args.steps,
             }
         )
     if world_size > 1:
@@ -265,6 +279,13 @@ def print_table(result: dict, args) -> None:
     print(
         f"| **step** | **{1000 * total:.1f}** | 100% | {all_flops / 1e9:.2f} | {all_flops / total / 1e9:.1f} | "
         f"{100 * all_flops / total / 1e9 / result['peak']:.0f}% |"
+    )
+    matmul, step = result["matmul"], result["mean_step"]
+    print(
+        f"\nmatmul kernels (torch.profiler, {', '.join(sorted(MATMUL_OPS))}; the same steps again): "
+        f"{1000 * matmul:.0f} ms of a {1000 * step:.0f} ms step ({matmul / step:.0%}), "
+        f"{all_flops / matmul / 1e9:.1f} GFLOP/s = {all_flops / matmul / 1e9 / result['peak']:.0%} of the peak; "
+        f"with every other operation free, the step would be at most {step / matmul:.2f}x faster"
     )
     if result["allreduce"] is not None:
         print(
