@@ -129,3 +129,21 @@ def test_ddp_unused_parameter_search_only_where_a_step_can_skip_parameters(tmp_p
         assert may_leave_parameters_unused(params, model) == bool(unused), (step, fixed, unused)
     no_ctc, random_only = settings_of("--use-ctc", "false"), settings_of("--sandwich", "false")
     assert may_leave_parameters_unused(no_ctc, model) and may_leave_parameters_unused(random_only, model)
+
+
+def test_compiled_kd_falls_back_to_eager_when_the_compiler_fails(caplog):
+    """A compiler that fails on this machine (as inductor's C++ build does under torch's scalar kernels) leaves
+    the KD loss running eagerly, with the same value, and says so once."""
+    from todm.distill import adaptive_alpha_divergence
+    from todm.train.objective import compiled_or_eager
+
+    def failing_backend(graph, example_inputs):
+        raise RuntimeError("C++ compile error")
+
+    g = torch.Generator().manual_seed(3)
+    student, teacher = torch.randn(2, 4, 3, 10, generator=g), torch.randn(2, 4, 3, 10, generator=g)
+    kd = compiled_or_eager(adaptive_alpha_divergence, backend=failing_backend)
+    with caplog.at_level("WARNING"):
+        first, second = kd(student, teacher), kd(student, teacher)
+    assert torch.equal(first, adaptive_alpha_divergence(student, teacher)) and torch.equal(first, second)
+    assert sum("running it eagerly" in r.message for r in caplog.records) == 1

@@ -7,6 +7,8 @@ pruned lattice only.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -18,6 +20,8 @@ from todm.distill import adaptive_alpha_divergence, teacher_log_probs
 from todm.model import Transducer
 from todm.rnnt import pruned_rnnt_loss
 from todm.train.sandwich import SampledSubnet
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -85,7 +89,7 @@ class StepObjective(nn.Module):
         self.model = model
         self.kd_loss = adaptive_alpha_divergence
         if compile_kd:
-            self.kd_loss = torch.compile(adaptive_alpha_divergence, dynamic=True)
+            self.kd_loss = compiled_or_eager(adaptive_alpha_divergence)
 
     def forward(self, batch: Batch, members: list[SampledSubnet], settings: LossSettings) -> StepLosses:
         model = self.model
@@ -166,6 +170,26 @@ class StepObjective(nn.Module):
             num_frames=encoder_lens.sum(),
             teacher=TeacherOutput(rnnt.logits.detach(), rnnt.ranges),
         )
+
+
+def compiled_or_eager(fn: Callable, backend: str | Callable = "inductor") -> Callable:
+    """torch.compile(fn, dynamic=True), or fn itself (with one warning) where the compiler fails on this
+    machine: inductor's C++ code does not build on every CPU (e.g. torch's scalar kernels,
+    ATEN_CPU_CAPABILITY=default), and training should go on at eager speed rather than stop."""
+    compiled = torch.compile(fn, dynamic=True, backend=backend)
+    chosen = [compiled]
+
+    def call(*args, **kwargs):
+        if chosen[0] is fn:
+            return fn(*args, **kwargs)
+        try:
+            return compiled(*args, **kwargs)
+        except torch._dynamo.exc.BackendCompilerFailed as e:
+            logger.warning("torch.compile of %s failed (%s); running it eagerly", fn.__name__, str(e)[:200])
+            chosen[0] = fn
+            return fn(*args, **kwargs)
+
+    return call
 
 
 def ctc_loss(logits: Tensor, logit_lens: Tensor, targets: Tensor, target_lens: Tensor, blank: int) -> Tensor:
