@@ -51,7 +51,11 @@ def test_profile_step_prints_every_phase():
         "1",
         "--warmup",
         "1",
+        "--ops",
+        "5",
     )
+    assert re.search(r"matmul kernels .* at most [\d.]+x faster", out), out
+    assert "| aten::" in out, out  # the operator table
     for phase in ("front end", "encoder layers: member 1 (largest)", "simple loss + prune ranges",
                   "pruned joiner + loss", "KD (alpha-divergence)", "CTC", "backward", "optimizer"):  # fmt: skip
         assert phase in out, out

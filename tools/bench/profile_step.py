@@ -222,7 +222,12 @@ def worker(rank: int, world_size: int, args, queue) -> None:
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         for i in range(args.steps):
             trainer.train_step(next_batch(args.warmup + 1 + i))
-    matmul_us = sum(e.self_cpu_time_total for e in prof.key_averages() if e.key in MATMUL_OPS)
+    ops = prof.key_averages()
+    matmul_us = sum(e.self_cpu_time_total for e in ops if e.key in MATMUL_OPS)
+    top_ops = [
+        (e.key, e.self_cpu_time_total / 1e3 / args.steps, e.count / args.steps)
+        for e in sorted(ops, key=lambda e: -e.self_cpu_time_total)[: args.ops]
+    ]
     grad_numel = sum(p.numel() for p in trainer.model.parameters())
     allreduce = []
     if world_size > 1:
@@ -245,6 +250,7 @@ def worker(rank: int, world_size: int, args, queue) -> None:
                 "grad_mb": grad_numel * 4 / 2**20,
                 "peak": peak,
                 "matmul": matmul_us / 1e6 / args.steps,
+                "top_ops": top_ops,
             }
         )
     if world_size > 1:
@@ -287,6 +293,10 @@ def print_table(result: dict, args) -> None:
         f"{all_flops / matmul / 1e9:.1f} GFLOP/s = {all_flops / matmul / 1e9 / result['peak']:.0%} of the peak; "
         f"with every other operation free, the step would be at most {step / matmul:.2f}x faster"
     )
+    if result["top_ops"]:
+        print("\n| operator (torch.profiler, self time) | ms / step | calls / step |\n|---|---|---|")
+        for name, ms, calls in result["top_ops"]:
+            print(f"| {name[:60]} | {ms:.1f} | {calls:.0f} |")
     if result["allreduce"] is not None:
         print(
             f"\nall-reduce of the {result['grad_mb']:.1f} MB of gradients on its own (gloo, median of 5): "
@@ -306,6 +316,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--manifest-dir", default="", help="profile real batches from these cuts")
     parser.add_argument("--bpe-model", default="")
+    parser.add_argument(
+        "--ops", type=int, default=0, help="also list the N operators with the most self time"
+    )
     parser.add_argument("--port", type=int, default=29641)
     args = parser.parse_args()
     if args.manifest_dir and not args.bpe_model:
