@@ -152,6 +152,35 @@ def test_scaled_adam_scalar_params():
     assert p.item() == 10.0
 
 
+def test_a_group_updates_each_tensor_as_if_alone():
+    """One group of tensors of several shapes and a scalar (updated together, with foreach calls) gives each
+    exactly what an optimizer of that parameter alone gives, bit for bit (no clipping: it couples them)."""
+    g = torch.Generator().manual_seed(5)
+    shapes = [(3, 5), (7,), (), (2, 2, 3)]
+    start = [torch.randn(s, generator=g, dtype=torch.float64) for s in shapes]
+    grads = [[torch.randn(s, generator=g, dtype=torch.float64) + 0.3 for s in shapes] for _ in range(13)]
+    together = [torch.nn.Parameter(x.clone()) for x in start]
+    opt = ScaledAdam(together, lr=0.03, clipping_scale=None)
+    for step_grads in grads:
+        for p, grad in zip(together, step_grads):
+            p.grad = grad.clone()
+        opt.step()
+    for i, x in enumerate(start):
+        alone = torch.nn.Parameter(x.clone())
+        opt_alone = ScaledAdam([alone], lr=0.03, clipping_scale=None)
+        for step_grads in grads:
+            alone.grad = step_grads[i].clone()
+            opt_alone.step()
+        assert torch.equal(alone.detach(), together[i].detach()), shapes[i]
+    # and the tensors follow the hand-written reference
+    torch.testing.assert_close(
+        together[0].detach(),
+        _reference_scaled_adam(start[0], [s[0] for s in grads], lr=0.03),
+        rtol=1e-10,
+        atol=1e-12,
+    )
+
+
 def test_scaled_adam_solves_least_squares():
     # min ||A w + b - y||^2 has the closed-form solution [w; b] = lstsq([A 1], y).
     torch.manual_seed(0)
