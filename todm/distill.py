@@ -59,7 +59,8 @@ REDUCTIONS = ("sum", "mean", "none")
 def _divergence_and_weights(
     log_q: Tensor, log_p: Tensor, alpha: float, iw_clip: float | None, q: Tensor, p: Tensor | None = None
 ) -> tuple[Tensor, Tensor]:
-    """(D^clip per distribution (...,), q * rho per class (..., V)) from detached student and teacher log-probs.
+    """(D^clip per distribution (...,), q * rho per class (..., V)) from detached student and teacher
+    log-probs.
 
     q = log_q.exp() comes from the caller (it serves both divergences of the adaptive loss and the gradient);
     `p` = log_p.exp() may be passed when the caller already has it. q * rho is what the gradient needs; for

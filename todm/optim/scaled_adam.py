@@ -1,5 +1,5 @@
-"""ScaledAdam (Zipformer paper; icefall zipformer/optim.py), written afresh: each tensor is updated on its own terms, the
-updates of a group issued together as torch._foreach_* calls."""
+"""ScaledAdam (Zipformer paper; icefall zipformer/optim.py), written afresh: each tensor is updated on its own
+terms, the updates of a group issued together as torch._foreach_* calls."""
 
 from __future__ import annotations
 
@@ -246,8 +246,8 @@ class ScaledAdam(Optimizer):
 
     def _update(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
         """One update of every parameter of the group (steps 1-4 of the class docstring). The same operations
-        in the same order on each tensor, issued as torch._foreach_* calls rather than ~15 small ops per tensor
-        from Python (a step of the cpu_small supernet updates ~120 tensors)."""
+        in the same order on each tensor, issued as torch._foreach_* calls rather than ~15 small ops per
+        tensor from Python (a step of the cpu_small supernet updates ~120 tensors)."""
         states = [self.state[p] for p in params]
         beta1, beta2 = group["betas"]
         scalar_lr = group["lr"] * group["scalar_lr_scale"]
@@ -322,8 +322,8 @@ class ScaledAdam(Optimizer):
 
 
 def _scaled_grads(grads: list[Tensor], scale: float | Tensor) -> list[Tensor]:
-    """The gradients times the clipping factor; a factor of 0 (non-finite norm) drops them (icefall), also where
-    they hold inf or nan (which a product with 0 would keep)."""
+    """The gradients times the clipping factor; a factor of 0 (non-finite norm) drops them (icefall), also
+    where they hold inf or nan (which a product with 0 would keep)."""
     if not torch.is_tensor(scale):
         return grads
     if scale.device.type == "cpu":  # reading the factor costs nothing here: one product per tensor, no select

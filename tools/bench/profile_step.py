@@ -290,7 +290,8 @@ def print_table(result: dict, args) -> None:
     print(
         f"\nmatmul kernels (torch.profiler, {', '.join(sorted(MATMUL_OPS))}; the same steps again): "
         f"{1000 * matmul:.0f} ms of a {1000 * step:.0f} ms step ({matmul / step:.0%}), "
-        f"{all_flops / matmul / 1e9:.1f} GFLOP/s = {all_flops / matmul / 1e9 / result['peak']:.0%} of the peak; "
+        f"{all_flops / matmul / 1e9:.1f} GFLOP/s = "
+        f"{all_flops / matmul / 1e9 / result['peak']:.0%} of the peak; "
         f"with every other operation free, the step would be at most {step / matmul:.2f}x faster"
     )
     if result["top_ops"]:

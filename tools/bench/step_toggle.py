@@ -4,7 +4,7 @@
 Usage:
     python tools/bench/step_toggle.py --feature shared-spectra   # each layer's SSM kernel spectrum once a step
     python tools/bench/step_toggle.py --feature compiled-kd      # the KD loss through torch.compile
-    python tools/bench/step_toggle.py --feature fused-log-probs  # the pruned loss's one-function normalisation
+    python tools/bench/step_toggle.py --feature fused-log-probs  # pruned_log_probs vs logsumexp + gather
     python tools/bench/step_toggle.py --feature compiled-kd --tiny --pairs 2   # seconds (tests)
 
 On a shared machine whose speed drifts from second to second, timing two trees in separate processes cannot
