@@ -84,17 +84,25 @@ def _tiny_checkpoint(tiny_data, exp: Path) -> Path:
 
 
 def test_every_other_bench_runs_in_a_tiny_mode(tiny_data, tmp_path):
-    """rnnt_loss, pruned_log_probs, ssm_export, search_latency and decode each print their table on tiny inputs."""
+    """rnnt_loss, pruned_log_probs, ssm_export, search_latency and decode each print their table on tiny
+    inputs."""
     out = run(
         "tools/bench/rnnt_loss.py", *("--frames", "20", "--symbols", "5", "--batch", "2", "--vocab", "16"),
         *("--dim", "8", "--repeats", "1", "--threads", "1"),
     )  # fmt: skip
     assert re.search(r"^\|.*20.*\|", out, re.MULTILINE), out
     out = run("tools/bench/pruned_log_probs.py", "--tiny", "--scales", "1", "40")
-    assert re.search(r"^\| 40 \| \d+% \| [\d.]+ \| [\d.]+ \| [\d.]+x \|$", out, re.MULTILINE), out
+    assert re.search(
+        r"^\| std 40 \| 2x10x5x16 \| [\d.]+% \| [\d.]+ \| [\d.]+ \| [\d.]+x \|$", out, re.MULTILINE
+    ), out
+    checkpoint = _tiny_checkpoint(tiny_data, tmp_path / "exp")
+    out = run(
+        "tools/bench/pruned_log_probs.py", "--tiny", "--checkpoint", str(checkpoint),
+        "--manifest-dir", str(tiny_data["fbank_dir"]), "--bpe-model", str(tiny_data["bpe_model"]),
+    )  # fmt: skip
+    assert re.search(r"^\| .*epoch-1.pt, dev-clean \| \d+x\d+x5x\d+ \|", out, re.MULTILINE), out
     out = run("tools/bench/ssm_export.py", "--preset", "tiny", "--seconds", "1", "--repeat", "1")
     assert "| 1 s |" in out and "toeplitz" in out.lower(), out
-    checkpoint = _tiny_checkpoint(tiny_data, tmp_path / "exp")
     common = ("--bpe-model", str(tiny_data["bpe_model"]), "--manifest-dir", str(tiny_data["fbank_dir"]))
     out = run(
         "tools/bench/search_latency.py", "--checkpoint", str(checkpoint), *common, "--dev-sets", "dev-clean",
