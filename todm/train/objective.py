@@ -177,17 +177,19 @@ def compiled_or_eager(fn: Callable, backend: str | Callable = "inductor") -> Cal
     machine: inductor's C++ code does not build on every CPU (e.g. torch's scalar kernels,
     ATEN_CPU_CAPABILITY=default), and training should go on at eager speed rather than stop."""
     compiled = torch.compile(fn, dynamic=True, backend=backend)
-    chosen = [compiled]
+    failed = False
 
     def call(*args, **kwargs):
-        if chosen[0] is fn:
-            return fn(*args, **kwargs)
-        try:
-            return compiled(*args, **kwargs)
-        except torch._dynamo.exc.BackendCompilerFailed as e:
-            logger.warning("torch.compile of %s failed (%s); running it eagerly", fn.__name__, str(e)[:200])
-            chosen[0] = fn
-            return fn(*args, **kwargs)
+        nonlocal failed
+        if not failed:
+            try:
+                return compiled(*args, **kwargs)
+            except torch._dynamo.exc.BackendCompilerFailed as e:
+                logger.warning(
+                    "torch.compile of %s failed (%s); running it eagerly", fn.__name__, str(e)[:200]
+                )
+                failed = True
+        return fn(*args, **kwargs)
 
     return call
 

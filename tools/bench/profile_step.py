@@ -215,9 +215,8 @@ def worker(rank: int, world_size: int, args, queue) -> None:
         with clock.phase("other (Python between phases)"):
             trainer.train_step(batch)
         step_times.append(time.perf_counter() - start)
-    phase_seconds = {
-        k: v / args.steps for k, v in clock.seconds.items()
-    }  # before the profiled steps add to it
+    # taken before the profiled steps below add to the clock
+    phase_seconds = {k: v / args.steps for k, v in clock.seconds.items()}
     data_mean = statistics.mean(data_seconds) if data_seconds else None
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         for i in range(args.steps):

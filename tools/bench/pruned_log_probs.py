@@ -47,9 +47,10 @@ def trained_logits(args) -> tuple[str, torch.Tensor, torch.Tensor]:
     from todm.checkpoint import checkpoint_config, read_checkpoint
     from todm.data.bpe import load_bpe
     from todm.data.loader import load_cuts, make_valid_loader, to_batch
-    from todm.model import Transducer
-    from todm.rnnt import pruned_rnnt_loss
+    from todm.model import Transducer, largest
     from todm.rnnt.pruning import _pruned_symbols
+    from todm.train.objective import LossSettings, StepObjective
+    from todm.train.sandwich import SampledSubnet
 
     state = read_checkpoint(args.checkpoint)
     model = Transducer(checkpoint_config(state)).eval()
@@ -57,16 +58,12 @@ def trained_logits(args) -> tuple[str, torch.Tensor, torch.Tensor]:
     sp = load_bpe(args.bpe_model)
     loader = make_valid_loader(load_cuts(args.manifest_dir, [args.test_set]), max_duration=20.0)
     batch = to_batch(next(iter(loader)), sp, model.cfg.blank_id)
-    with torch.no_grad():
-        encoder_out, lens = model.forward_encoder(batch.features, batch.feature_lens)
-        decoder_out = model.decoder(torch.nn.functional.pad(batch.targets, (1, 0), value=model.cfg.blank_id))
-        out = pruned_rnnt_loss(
-            encoder_out=encoder_out, encoder_out_lens=lens, decoder_out=decoder_out, targets=batch.targets,
-            target_lens=batch.target_lens, joiner=model.joiner, simple_am_proj=model.simple_am_proj,
-            simple_lm_proj=model.simple_lm_proj, blank_id=model.cfg.blank_id, prune_range=5,
-        )  # fmt: skip
-    kept = _pruned_symbols(batch.targets, out.ranges, model.cfg.blank_id).unsqueeze(3)
-    return f"{args.checkpoint}, {args.test_set}", out.logits, kept
+    settings = LossSettings(simple_scale=0.5, pruned_scale=1.0, ctc_scale=0.0, kd_scale=0.0)
+    with torch.no_grad():  # the training step's own forward of the largest subnet (eval: no dropout)
+        step = StepObjective(model)(batch, [SampledSubnet("largest", largest(model.cfg), 0.0)], settings)
+    teacher = step.members[0].teacher
+    kept = _pruned_symbols(batch.targets, teacher.ranges, model.cfg.blank_id).unsqueeze(3)
+    return f"{args.checkpoint}, {args.test_set}", teacher.logits, kept
 
 
 def main() -> None:

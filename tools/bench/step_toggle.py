@@ -23,6 +23,7 @@ import statistics
 import time
 
 import torch
+from pruned_log_probs import composite
 from train_step import (
     PER_PROCESS_SECONDS,
     REPO,
@@ -59,14 +60,8 @@ def toggles(trainer) -> dict:
 
     fused_log_probs = pruning.pruned_log_probs
 
-    def composite_log_probs(
-        logits, kept, blank
-    ):  # what autograd made of it before: logsumexp, gather, select
-        norm = torch.logsumexp(logits, dim=3)
-        return torch.gather(logits, 3, kept).squeeze(3) - norm, logits[..., blank] - norm
-
-    def fused(on: bool) -> None:
-        pruning.pruned_log_probs = fused_log_probs if on else composite_log_probs
+    def fused(on: bool) -> None:  # off: the logsumexp + gather + select composite it replaced
+        pruning.pruned_log_probs = fused_log_probs if on else composite
 
     return {"shared-spectra": shared_spectra, "compiled-kd": compiled, "fused-log-probs": fused}
 
