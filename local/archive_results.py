@@ -16,17 +16,14 @@ exp-baseline-<subnet>.json) is copied as it is. Re-running overwrites the copies
 
 import argparse
 import json
-import os
-import platform
 import shutil
 from pathlib import Path
-
-import torch
 
 from todm.checkpoint import checkpoint_progress, find_checkpoints, read_checkpoint
 from todm.cli import run_main
 from todm.errors import UserError
 from todm.io import write_text_atomic
+from todm.machine import describe_machine
 from todm.train.curve import CURVE_FILE, read_training_curve
 
 PATTERNS = (
@@ -56,24 +53,6 @@ def last_logged_losses(exp_dir: Path) -> str:
     return lines[-1].split("|", 1)[1].rsplit("| lr", 1)[0].strip() if lines else ""
 
 
-def machine() -> str:
-    """This machine in one line: CPU model (and x86 family/model, which tell CPU generations apart where the
-    model name does not), cores, OS, torch and the vector kernels torch picked (AVX2, AVX512: they round
-    differently, so the same seed trains differently on each)."""
-    info = {}
-    cpuinfo = Path("/proc/cpuinfo")
-    for line in cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []:
-        key, _, value = line.partition(":")
-        info.setdefault(key.strip(), value.strip())
-    cpu = info.get("model name") or platform.processor()
-    if "cpu family" in info and "model" in info:
-        cpu += f" (family {info['cpu family']} model {info['model']})"
-    return (
-        f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}, torch {torch.__version__}"
-        f" ({torch.backends.cpu.get_cpu_capability()} kernels)"
-    )
-
-
 def progress_record(exp_dir: Path) -> dict | None:
     found = find_checkpoints(exp_dir)
     if not found:
@@ -86,7 +65,7 @@ def progress_record(exp_dir: Path) -> dict | None:
         "baseline_of": state.get("baseline_of"),
         "checkpoint_steps": sorted(int(p.stem.split("-")[1]) for p in found),
         "last_losses": last_logged_losses(exp_dir),
-        "machine": machine(),  # archived where the run was made (RESULTS.md may be written elsewhere)
+        "machine": describe_machine(),  # archived where the run was made (RESULTS.md may be written elsewhere)
     }
 
 

@@ -17,7 +17,7 @@ import shutil
 import time
 from pathlib import Path
 
-from archive_results import last_logged_losses, machine
+from archive_results import last_logged_losses
 from results_attempts import attempts_section
 from results_comparison import ablation_section, baseline_section, gap_section, newest_progress
 from results_robustness import robustness_section
@@ -26,6 +26,7 @@ from results_streaming import streaming_section
 from todm.cli import run_main
 from todm.decode import read_wer_summary
 from todm.io import write_text_atomic
+from todm.machine import describe_machine, summarize_segments
 from todm.model import SubnetConfig, SupernetConfig, largest, num_params, smallest
 
 
@@ -54,7 +55,7 @@ def measured_on(exp_dir: Path) -> str:
     """The machine the run was measured on: recorded in its archive's progress.json, else this one."""
     archived = exp_dir / "progress.json"
     recorded = json.loads(archived.read_text()).get("machine") if archived.is_file() else None
-    return recorded or machine()
+    return recorded or describe_machine()
 
 
 def training_section(exp_dir: Path) -> list[str]:
@@ -70,7 +71,7 @@ def training_section(exp_dir: Path) -> list[str]:
     minutes = progress["train_seconds"] / 60
     last = record.get("last_losses") if "last_losses" in record else last_logged_losses(exp_dir)
     name = record["checkpoint"]
-    return [
+    lines = [
         "## Supernet training",
         "",
         (
@@ -85,8 +86,9 @@ def training_section(exp_dir: Path) -> list[str]:
             f"newest checkpoint `{name}`."
         ),
         f"- Last logged training losses per frame: {last or 'n/a'}",
-        "",
     ]
+    where = summarize_segments(progress.get("segments", []))
+    return [*lines, *([f"- Trained where: {where}."] if where else []), ""]
 
 
 def beam_wer(exp_dir: Path, test_set: str, subnet_name: str) -> str:

@@ -109,6 +109,10 @@ def test_results_table_from_fixture_experiment(tmp_path):
         "train_seconds": 1800.0,
         "train_cpu_seconds": 3600.0,
         "train_encoder_macs": 2e12,
+        "segments": [
+            {"machine": "CPU A", "first_step": 0, "last_step": 400, "seconds": 600.0},
+            {"machine": "CPU B", "first_step": 400, "last_step": 1200, "seconds": 1200.0},
+        ],
     }
     save_checkpoint(exp / "checkpoint-1200.pt", model, progress=progress, average_period=100)
     (exp / "log").mkdir()
@@ -158,6 +162,7 @@ def test_results_table_from_fixture_experiment(tmp_path):
     out, docs = tmp_path / "RESULTS.md", tmp_path / "docs"
     text = write_results(exp, out, docs)
     assert "30.0 min of wall time, 1200 optimizer steps (0.67 steps/s)" in text
+    assert "- Trained where: steps 0-400 on CPU A (10.0 min); 400-1200 on CPU B (20.0 min)." in text
     assert "largest: pruned 0.412 simple 0.5 | smallest: pruned 0.6 simple 0.7" in text
     assert (
         "| smallest | L2[0,2] ffn[48,48] heads[2,2] | 0.12M | 7.7M | 0.25 | 12.34 | 23.45 | 11.11 | n/a | 0.0123 "

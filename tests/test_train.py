@@ -12,6 +12,7 @@ from todm.checkpoint import newest_checkpoint, read_checkpoint, seed_everything
 from todm.data.bpe import load_bpe
 from todm.data.loader import Batch, filter_cuts, load_cuts, make_valid_loader, to_batch
 from todm.export.standalone import load_standalone, save_standalone
+from todm.machine import describe_machine
 from todm.model import Transducer, get_preset, largest, num_params, smallest
 from todm.train.loop import KindStats, Trainer, init_distributed
 from todm.train.sandwich import kd_scale_at, step_subnets, warmup_loss_scales
@@ -189,6 +190,14 @@ def test_resume_is_bit_identical(tiny_data, tmp_path):
     assert a["train_cpu_seconds"] > 0 and b["train_cpu_seconds"] > 0
     # icefall's counters at the top level (its averaging tools read state["batch_idx_train"]), not nested.
     assert a["batch_idx_train"] == 4 and a["cur_epoch"] >= 1 and "progress" not in a
+    # Each run of train.py records where it trained which steps.
+    here = describe_machine()
+    assert [(s["machine"], s["first_step"], s["last_step"]) for s in a["segments"]] == [(here, 0, 4)]
+    assert [(s["machine"], s["first_step"], s["last_step"]) for s in b["segments"]] == [
+        (here, 0, 2),
+        (here, 2, 4),
+    ]
+    assert all(s["seconds"] > 0 for s in a["segments"] + b["segments"])
 
 
 def test_rerun_of_a_finished_training_is_a_no_op_and_resume_follows_recorded_steps(tiny_data, tmp_path):

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import random
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +50,9 @@ class Progress:
     # utterance (todm.model.cost.macs, the deployed-graph count).
     train_cpu_seconds: float = 0.0
     train_encoder_macs: float = 0.0
+    # Where the steps were trained: one {"machine", "first_step", "last_step", "seconds"} per run of train.py
+    # (todm.machine); a resume on another machine adds its own stretch.
+    segments: list[dict] = field(default_factory=list)
 
 
 def checkpoint_progress(state: dict) -> dict:

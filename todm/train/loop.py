@@ -34,6 +34,7 @@ from todm.checkpoint import (
 from todm.data.bpe import bpe_pieces, vocabulary_fingerprint
 from todm.data.loader import to_batch
 from todm.errors import UserError
+from todm.machine import describe_machine
 from todm.model import SubnetConfig, Transducer, largest, macs
 from todm.optim import DEFAULT_LR, Eden, make_optimizer
 from todm.rnnt.validate import value_checks
@@ -241,6 +242,13 @@ class Trainer:
             return
         start = time.time()
         seconds_before = self.progress.train_seconds
+        segment = {
+            "machine": describe_machine(),
+            "first_step": self.progress.batch_idx_train,
+            "last_step": self.progress.batch_idx_train,
+            "seconds": 0.0,
+        }
+        self.progress.segments = [*self.progress.segments, segment]
         for epoch in range(self.progress.cur_epoch, p.num_epochs + 1):
             self.progress.cur_epoch = epoch
             self.scheduler.step_epoch(epoch - 1)
@@ -253,6 +261,7 @@ class Trainer:
                 self.progress.cur_batch_idx += 1
                 self.progress.train_seconds = seconds_before + time.time() - start
                 step = self.progress.batch_idx_train
+                segment.update(last_step=step, seconds=time.time() - start)
                 if step % p.log_interval == 0:
                     done = ((epoch - 1) * hours_per_epoch + hours_done) / (p.num_epochs * hours_per_epoch)
                     self.log(stats, epoch, done)
