@@ -93,6 +93,7 @@ def test_run_main_prints_user_errors_in_one_line_and_keeps_tracebacks_of_bugs(tm
         (["--num-random-subnets", "-1"], "--num-random-subnets -1: must be >= 0"),
         (["--dropout-min", "0.2", "--dropout-max", "0.1"], "expected 0 <= min <= max < 1"),
         (["--student-label-scale", "-0.5"], "--student-label-scale -0.5: must be >= 0"),
+        (["--kd-teacher-decay", "1"], "--kd-teacher-decay 1.0: expected 0 (off) or a decay in (0, 1)"),
         (["--dropout-max", "1.0"], "expected 0 <= min <= max < 1"),
         (["--alpha-min", "2", "--alpha-max", "1"], "--alpha-min 2.0 is above --alpha-max 1.0"),
     ],

@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from todm.checkpoint import update_ema
 from todm.data.loader import Batch
 from todm.distill import alpha_divergence
 from todm.model import Transducer, get_preset
@@ -29,12 +30,27 @@ def make_batch(vocab: int, seed: int = 0) -> Batch:
     return Batch(torch.randn(3, 160, 80, generator=g), lens, targets, tokens)
 
 
-def reference_step(model: Transducer, batch: Batch, members, s: LossSettings) -> list[torch.Tensor]:
-    """Per member: its own front end, decoder and losses; adaptive KD as a per-node max of two divergences."""
+def reference_step(
+    model: Transducer, batch: Batch, members, s: LossSettings, teacher_model: Transducer | None = None
+) -> list[torch.Tensor]:
+    """Per member: its own front end, decoder and losses; adaptive KD as a per-node max of two divergences.
+    The teacher is the first member, or teacher_model's first-member subnet (eval mode, no dropout)."""
     blank = model.cfg.blank_id
     teacher_logits = teacher_ranges = None
+    if teacher_model is not None:
+        with torch.no_grad():
+            t = teacher_model.eval()
+            enc, lens = t.forward_encoder(batch.features, batch.feature_lens, members[0].subnet, 0.0)
+            dec = t.decoder(F.pad(batch.targets, (1, 0), value=blank))
+            rnnt = pruned_rnnt_loss(
+                enc, lens, dec, batch.targets, batch.target_lens, t.joiner, t.simple_am_proj,
+                t.simple_lm_proj, blank, s.prune_range, s.am_scale, s.lm_scale,
+            )  # fmt: skip
+        external = (rnnt.logits, rnnt.ranges)
     totals = []
-    for member in members:
+    for i, member in enumerate(members):
+        if teacher_model is not None:
+            teacher_logits, teacher_ranges = external if i > 0 else (None, None)
         enc, lens = model.forward_encoder(batch.features, batch.feature_lens, member.subnet, member.dropout)
         dec = model.decoder(F.pad(batch.targets, (1, 0), value=blank))
         rnnt = pruned_rnnt_loss(
@@ -44,11 +60,11 @@ def reference_step(model: Transducer, batch: Batch, members, s: LossSettings) ->
         total = s.simple_scale * rnnt.simple_loss + s.pruned_scale * rnnt.pruned_loss
         logits = model.ctc_output(enc)
         total = total + s.ctc_scale * ctc_loss(logits, lens, batch.targets, batch.target_lens, blank)
-        if teacher_logits is not None:  # a student: its label losses at their own scale
+        if i > 0:  # a student: its label losses at their own scale
             total = s.student_label_scale * total
-        if teacher_logits is None:
+        if teacher_logits is None and teacher_model is None:
             teacher_logits, teacher_ranges = rnnt.logits.detach(), rnnt.ranges
-        else:
+        elif i > 0:
             lo = alpha_divergence(
                 rnnt.logits, teacher_logits, s.alpha_min, iw_clip=s.iw_clip, reduction="none"
             )
@@ -101,6 +117,60 @@ def test_step_losses_and_gradients_equal_the_member_by_member_reference(
     for name in fast:  # float noise is relative to a gradient's scale (cancellations in the conv weights)
         scale = float(slow[name].abs().max())
         torch.testing.assert_close(fast[name], slow[name], rtol=1e-4, atol=max(1e-6, 1e-5 * scale), msg=name)
+
+
+@pytest.mark.parametrize("perturb", [0.0, 0.05])
+def test_a_separate_teacher_model_teaches_the_students_not_the_first_member(perturb):
+    """An EMA teacher: the objective against the reference with the teacher's own forward. A copy of the
+    model (perturb 0) with every member at dropout 0 must give exactly the in-place teacher's step."""
+    torch.manual_seed(0)
+    cfg = get_preset("tiny", vocab_size=40)
+    model = Transducer(cfg).train()
+    teacher = Transducer(cfg)
+    teacher.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        for p in teacher.parameters():
+            p.add_(perturb * torch.randn_like(p))
+    teacher.eval().requires_grad_(False)
+    batch = make_batch(cfg.vocab_size)
+    members = step_subnets(cfg, 1000, 11, 2, True, 0.0, 0.0 if perturb == 0 else 0.1, True)
+    settings = LossSettings(0.5, 1.0, 0.2, 0.3, lm_scale=0.25, student_label_scale=0.5)
+
+    torch.manual_seed(1)
+    out = StepObjective(model)(batch, members, settings, teacher)
+    out.total.backward()
+    fast = grads(model)
+    model.zero_grad(set_to_none=True)
+    assert all(p.grad is None for p in teacher.parameters())
+    assert float(out.members[0].kd) == 0.0 and all(float(m.kd) > 0 for m in out.members[1:])
+
+    torch.manual_seed(1)
+    reference = reference_step(model, batch, members, settings, teacher)
+    sum(reference).backward()
+    slow = grads(model)
+    model.zero_grad(set_to_none=True)
+    for got, want in zip(out.members, reference):
+        assert float(got.total.detach()) == pytest.approx(float(want.detach()), rel=1e-5)
+    for name in fast:
+        scale = float(slow[name].abs().max())
+        torch.testing.assert_close(fast[name], slow[name], rtol=1e-4, atol=max(1e-6, 1e-5 * scale), msg=name)
+
+    if perturb == 0:
+        in_place = StepObjective(model)(batch, members, settings)
+        for got, want in zip(out.members, in_place.members):
+            assert float(got.total.detach()) == pytest.approx(float(want.total.detach()), rel=1e-5)
+
+
+def test_ema_update_is_the_weighted_average_and_copies_integer_buffers():
+    torch.manual_seed(0)
+    cfg = get_preset("tiny", vocab_size=40)
+    model, ema = Transducer(cfg), Transducer(cfg)
+    before = {k: v.clone() for k, v in ema.state_dict().items()}
+    update_ema(ema, model, 0.9)
+    for name, value in ema.state_dict().items():
+        current = model.state_dict()[name]
+        want = 0.9 * before[name] + 0.1 * current if value.is_floating_point() else current
+        torch.testing.assert_close(value, want, rtol=1e-6, atol=1e-7, msg=name)
 
 
 def test_ddp_unused_parameter_search_only_where_a_step_can_skip_parameters(tmp_path):

@@ -200,6 +200,28 @@ def test_resume_is_bit_identical(tiny_data, tmp_path):
     assert all(s["seconds"] > 0 for s in a["segments"] + b["segments"])
 
 
+def test_ema_teacher_is_checkpointed_and_resumes_bit_identically(tiny_data, tmp_path):
+    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
+    ema = ("--kd-teacher-decay", "0.5")
+    train_script.run(0, 1, make_params(tiny_data, straight, "--max-steps", "4", *ema))
+    train_script.run(0, 1, make_params(tiny_data, interrupted, "--max-steps", "2", *ema))
+    train_script.run(0, 1, make_params(tiny_data, interrupted, "--max-steps", "4", *ema))
+    a = read_checkpoint(straight / "checkpoint-4.pt")
+    b = read_checkpoint(interrupted / "checkpoint-4.pt")
+    for key in ("model", "kd_teacher"):
+        for name, tensor in a[key].items():
+            assert torch.equal(tensor, b[key][name]), f"{key}.{name} differs after resume"
+    # The teacher lags the weights it averages, and the run trains differently from one taught in place.
+    in_place = tmp_path / "in_place"
+    train_script.run(0, 1, make_params(tiny_data, in_place, "--max-steps", "4"))
+    c = read_checkpoint(in_place / "checkpoint-4.pt")
+    assert c["kd_teacher"] is None
+    moved = [
+        n for n, t in a["model"].items() if t.is_floating_point() and not torch.equal(t, a["kd_teacher"][n])
+    ]
+    assert moved and any(not torch.equal(a["model"][n], c["model"][n]) for n in moved)
+
+
 def test_rerun_of_a_finished_training_is_a_no_op_and_resume_follows_recorded_steps(tiny_data, tmp_path):
     exp = tmp_path / "exp"
     train_script.run(0, 1, make_params(tiny_data, exp, "--max-steps", "2"))

@@ -169,6 +169,19 @@ def update_averaged_model(model_avg: nn.Module, model: nn.Module, average_period
             avg.mul_(1 - weight_cur).add_(cur.to(device=avg.device, dtype=avg.dtype), alpha=weight_cur)
 
 
+@torch.no_grad()
+def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * model, for every floating-point parameter and buffer (the others are
+    copied): a mean teacher's weights, updated after each optimizer step."""
+    pairs = [(e, m) for e, m in zip(ema.state_dict().values(), model.state_dict().values())]
+    floats = [(e, m) for e, m in pairs if e.is_floating_point()]
+    if floats:
+        torch._foreach_lerp_([e for e, _ in floats], [m for _, m in floats], 1.0 - decay)
+    for e, m in pairs:
+        if not e.is_floating_point():
+            e.copy_(m)
+
+
 def average_state_dicts(states: list[dict]) -> dict:
     """Element-wise mean of model state dicts (icefall's --epoch E --avg A)."""
     avg = {

@@ -30,6 +30,7 @@ from todm.checkpoint import (
     save_checkpoint,
     set_rng_state,
     update_averaged_model,
+    update_ema,
 )
 from todm.data.bpe import bpe_pieces, vocabulary_fingerprint
 from todm.data.loader import to_batch
@@ -89,6 +90,11 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.model_avg = copy.deepcopy(model).to(torch.float64) if rank == 0 else None
         self.model = model.to(self.device)
+        # --kd-teacher-decay: the students learn from an exponential moving average of the weights (a "mean
+        # teacher": smoother targets than the step's own largest subnet) instead of from the largest in place.
+        self.teacher_model: Transducer | None = None
+        if settings.loss.ema_teacher and settings.fixed_subnet is None:
+            self.teacher_model = copy.deepcopy(self.model).eval().requires_grad_(False)
         self.optimizer = make_optimizer(parameter_groups(model, opt), name=opt.optimizer, lr=opt.base_lr)
         self.scheduler = Eden(
             self.optimizer, opt.lr_batches, opt.lr_epochs, warmup_batches=opt.warmup_batches
@@ -123,6 +129,12 @@ class Trainer:
         load_model_state(self.model, state["model"], path)
         if self.model_avg is not None and state.get("model_avg") is not None:
             load_model_state(self.model_avg, state["model_avg"], path)
+        if self.teacher_model is not None:
+            if state.get("kd_teacher") is not None:
+                load_model_state(self.teacher_model, state["kd_teacher"], path)
+            else:  # switched on at this resume: the average starts from the weights as they are
+                self.teacher_model.load_state_dict(self.model.state_dict())
+                logging.info("%s has no EMA teacher: it starts from the model's weights", path)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         if state.get("grad_scaler"):
@@ -184,6 +196,7 @@ class Trainer:
             progress=vars(self.progress).copy(),
             average_period=self.settings.loop.average_period,
             grad_scaler=self.scaler,
+            kd_teacher=self.teacher_model,
             fixed_subnet=None if self.fixed_subnet is None else self.fixed_subnet.to_dict(),
             baseline_of=None if self.baseline_of is None else self.baseline_of.to_dict(),
             rng_per_rank=rng_per_rank,
@@ -200,6 +213,8 @@ class Trainer:
         self.scheduler.step_batch(step)
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        if self.teacher_model is not None:
+            update_ema(self.teacher_model, self.model, self.settings.loss.kd_teacher_decay)
         period = self.settings.loop.average_period
         if self.model_avg is not None and step % period == 0:
             update_averaged_model(self.model_avg, self.model, period, step)
@@ -220,7 +235,7 @@ class Trainer:
             value_checks(check_values),
             torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None),
         ):
-            out = self.objective(batch, members, settings)
+            out = self.objective(batch, members, settings, self.teacher_model)
         # DDP averages gradients over ranks; scale so they equal the sum over the global batch.
         self.scaler.scale(out.total * self.world_size).backward()
         if stats is not None:  # device tensors: read back at log time only

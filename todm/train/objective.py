@@ -17,8 +17,8 @@ from torch import Tensor, nn
 
 from todm.data.loader import Batch
 from todm.distill import adaptive_alpha_divergence, teacher_log_probs
-from todm.model import Transducer
-from todm.rnnt import pruned_rnnt_loss
+from todm.model import SubnetConfig, Transducer
+from todm.rnnt import PrunedRnntOutput, pruned_rnnt_loss
 from todm.train.sandwich import SampledSubnet
 
 logger = logging.getLogger(__name__)
@@ -91,33 +91,61 @@ class StepObjective(nn.Module):
         if compile_kd:
             self.kd_loss = compiled_or_eager(adaptive_alpha_divergence)
 
-    def forward(self, batch: Batch, members: list[SampledSubnet], settings: LossSettings) -> StepLosses:
+    def forward(
+        self,
+        batch: Batch,
+        members: list[SampledSubnet],
+        settings: LossSettings,
+        teacher_model: Transducer | None = None,
+    ) -> StepLosses:
+        """teacher_model: the students learn from this model's first-member subnet (no dropout, no gradient,
+        e.g. an EMA of the weights) instead of from the first member as trained in this step; the first
+        member learns from labels in either case."""
         model = self.model
+        distill = settings.kd_scale > 0 and len(members) > 1
+        teacher = None
+        if distill and teacher_model is not None:
+            teacher = self.teacher_output(teacher_model, members[0].subnet, batch, settings)
         frontend_out, encoder_lens = model.forward_frontend(batch.features, batch.feature_lens)
         decoder_out = model.decoder(F.pad(batch.targets, (1, 0), value=model.cfg.blank_id))
-        teacher, results = None, []
+        results = []
         with model.encoder.shared_kernel_spectra():
-            for member in members:
+            for i, member in enumerate(members):
                 encoder_out = model.forward_layers(frontend_out, encoder_lens, member.subnet, member.dropout)
-                losses = self.subnet_losses(encoder_out, encoder_lens, decoder_out, batch, settings, teacher)
-                if teacher is None and settings.kd_scale > 0 and len(members) > 1:
+                losses = self.subnet_losses(
+                    encoder_out, encoder_lens, decoder_out, batch, settings, teacher if i > 0 else None
+                )
+                if distill and teacher is None:  # the first member teaches in place
                     teacher = losses.teacher
                     teacher.log_probs = teacher_log_probs(teacher.logits)
                 results.append(losses)
         return StepLosses(total=sum(r.total for r in results), members=results)
 
-    def subnet_losses(
+    @torch.no_grad()
+    def teacher_output(
+        self, teacher_model: Transducer, subnet: SubnetConfig, batch: Batch, settings: LossSettings
+    ) -> TeacherOutput:
+        """A separate teacher's pruned-lattice logits and ranges on this batch (its own simple loss picks
+        the ranges, as the in-place teacher's does)."""
+        frontend_out, encoder_lens = teacher_model.forward_frontend(batch.features, batch.feature_lens)
+        decoder_out = teacher_model.decoder(F.pad(batch.targets, (1, 0), value=teacher_model.cfg.blank_id))
+        with teacher_model.encoder.shared_kernel_spectra():
+            encoder_out = teacher_model.forward_layers(frontend_out, encoder_lens, subnet, 0.0)
+        rnnt = self.rnnt_losses(teacher_model, encoder_out, encoder_lens, decoder_out, batch, settings, None)
+        return TeacherOutput(rnnt.logits, rnnt.ranges, teacher_log_probs(rnnt.logits))
+
+    def rnnt_losses(
         self,
+        model: Transducer,
         encoder_out: Tensor,
         encoder_lens: Tensor,
         decoder_out: Tensor,
         batch: Batch,
         settings: LossSettings,
         teacher: TeacherOutput | None,
-    ) -> SubnetLosses:
-        """Pruned RNN-T (+ CTC helper) (+ KD towards `teacher`) of one subnet's encoder output."""
-        model = self.model
-        rnnt = pruned_rnnt_loss(
+    ) -> PrunedRnntOutput:
+        """Pruned RNN-T of `model`'s joiner on one encoder output (on the teacher's lattice when given)."""
+        return pruned_rnnt_loss(
             encoder_out=encoder_out,
             encoder_out_lens=encoder_lens,
             decoder_out=decoder_out,
@@ -132,6 +160,19 @@ class StepObjective(nn.Module):
             lm_scale=settings.lm_scale,
             ranges=None if teacher is None else teacher.ranges,
         )
+
+    def subnet_losses(
+        self,
+        encoder_out: Tensor,
+        encoder_lens: Tensor,
+        decoder_out: Tensor,
+        batch: Batch,
+        settings: LossSettings,
+        teacher: TeacherOutput | None,
+    ) -> SubnetLosses:
+        """Pruned RNN-T (+ CTC helper) (+ KD towards `teacher`) of one subnet's encoder output."""
+        model = self.model
+        rnnt = self.rnnt_losses(model, encoder_out, encoder_lens, decoder_out, batch, settings, teacher)
         zero = encoder_out.new_zeros(())
         ctc = zero
         if model.ctc_output is not None and settings.ctc_scale > 0:

@@ -64,6 +64,11 @@ class LossSchedule:
     alpha_min: float
     alpha_max: float
     student_label_scale: float
+    kd_teacher_decay: float  # 0: the step's largest subnet teaches in place; else an EMA of the weights does
+
+    @property
+    def ema_teacher(self) -> bool:
+        return self.use_kd and self.kd_teacher_decay > 0
 
     @property
     def ctc_scale(self) -> float:

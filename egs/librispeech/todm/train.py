@@ -111,6 +111,13 @@ def get_parser() -> argparse.ArgumentParser:
         default=1.0,
         help="weight of the students' own transducer + CTC losses once KD is on (0: KD alone, as AlphaNet)",
     )
+    add(
+        "--kd-teacher-decay",
+        type=float,
+        default=0.0,
+        help="0: the step's largest subnet teaches in place; e.g. 0.999: an EMA of the weights (its largest "
+        "subnet, without dropout) teaches, updated with this decay after every step",
+    )
     add("--adaptive-dropout", type=str2bool, default=True)
     add("--dropout-min", type=float, default=0.0)
     add("--dropout-max", type=float, default=0.1)
@@ -297,6 +304,10 @@ def check_options(params) -> None:
         )
     if params.student_label_scale < 0:
         raise UserError(f"--student-label-scale {params.student_label_scale}: must be >= 0")
+    if not 0.0 <= params.kd_teacher_decay < 1.0:
+        raise UserError(
+            f"--kd-teacher-decay {params.kd_teacher_decay}: expected 0 (off) or a decay in (0, 1)"
+        )
     if params.alpha_min > params.alpha_max:
         raise UserError(f"--alpha-min {params.alpha_min} is above --alpha-max {params.alpha_max}")
     parse_snr_range(params.noise_snr)
