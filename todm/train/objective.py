@@ -106,8 +106,7 @@ class StepObjective(nn.Module):
         teacher = None
         if distill and teacher_model is not None:
             teacher = self.teacher_output(teacher_model, members[0].subnet, batch, settings)
-        frontend_out, encoder_lens = model.forward_frontend(batch.features, batch.feature_lens)
-        decoder_out = model.decoder(F.pad(batch.targets, (1, 0), value=model.cfg.blank_id))
+        frontend_out, encoder_lens, decoder_out = shared_inputs(model, batch)
         results = []
         with model.encoder.shared_kernel_spectra():
             for i, member in enumerate(members):
@@ -127,39 +126,11 @@ class StepObjective(nn.Module):
     ) -> TeacherOutput:
         """A separate teacher's pruned-lattice logits and ranges on this batch (its own simple loss picks
         the ranges, as the in-place teacher's does)."""
-        frontend_out, encoder_lens = teacher_model.forward_frontend(batch.features, batch.feature_lens)
-        decoder_out = teacher_model.decoder(F.pad(batch.targets, (1, 0), value=teacher_model.cfg.blank_id))
+        frontend_out, encoder_lens, decoder_out = shared_inputs(teacher_model, batch)
         with teacher_model.encoder.shared_kernel_spectra():
             encoder_out = teacher_model.forward_layers(frontend_out, encoder_lens, subnet, 0.0)
-        rnnt = self.rnnt_losses(teacher_model, encoder_out, encoder_lens, decoder_out, batch, settings, None)
+        rnnt = pruned_lattice_loss(teacher_model, encoder_out, encoder_lens, decoder_out, batch, settings)
         return TeacherOutput(rnnt.logits, rnnt.ranges, teacher_log_probs(rnnt.logits))
-
-    def rnnt_losses(
-        self,
-        model: Transducer,
-        encoder_out: Tensor,
-        encoder_lens: Tensor,
-        decoder_out: Tensor,
-        batch: Batch,
-        settings: LossSettings,
-        teacher: TeacherOutput | None,
-    ) -> PrunedRnntOutput:
-        """Pruned RNN-T of `model`'s joiner on one encoder output (on the teacher's lattice when given)."""
-        return pruned_rnnt_loss(
-            encoder_out=encoder_out,
-            encoder_out_lens=encoder_lens,
-            decoder_out=decoder_out,
-            targets=batch.targets,
-            target_lens=batch.target_lens,
-            joiner=model.joiner,
-            simple_am_proj=model.simple_am_proj,
-            simple_lm_proj=model.simple_lm_proj,
-            blank_id=model.cfg.blank_id,
-            prune_range=settings.prune_range,
-            am_scale=settings.am_scale,
-            lm_scale=settings.lm_scale,
-            ranges=None if teacher is None else teacher.ranges,
-        )
 
     def subnet_losses(
         self,
@@ -172,7 +143,8 @@ class StepObjective(nn.Module):
     ) -> SubnetLosses:
         """Pruned RNN-T (+ CTC helper) (+ KD towards `teacher`) of one subnet's encoder output."""
         model = self.model
-        rnnt = self.rnnt_losses(model, encoder_out, encoder_lens, decoder_out, batch, settings, teacher)
+        ranges = None if teacher is None else teacher.ranges
+        rnnt = pruned_lattice_loss(model, encoder_out, encoder_lens, decoder_out, batch, settings, ranges)
         zero = encoder_out.new_zeros(())
         ctc = zero
         if model.ctc_output is not None and settings.ctc_scale > 0:
@@ -211,6 +183,42 @@ class StepObjective(nn.Module):
             num_frames=encoder_lens.sum(),
             teacher=TeacherOutput(rnnt.logits.detach(), rnnt.ranges),
         )
+
+
+def shared_inputs(model: Transducer, batch: Batch) -> tuple[Tensor, Tensor, Tensor]:
+    """What every subnet of a step reads: the front end's output and lengths, and the decoder's output on the
+    blank-prepended targets."""
+    frontend_out, encoder_lens = model.forward_frontend(batch.features, batch.feature_lens)
+    decoder_out = model.decoder(F.pad(batch.targets, (1, 0), value=model.cfg.blank_id))
+    return frontend_out, encoder_lens, decoder_out
+
+
+def pruned_lattice_loss(
+    model: Transducer,
+    encoder_out: Tensor,
+    encoder_lens: Tensor,
+    decoder_out: Tensor,
+    batch: Batch,
+    settings: LossSettings,
+    ranges: Tensor | None = None,
+) -> PrunedRnntOutput:
+    """Pruned RNN-T of `model`'s joiner on one encoder output; `ranges`: a teacher's lattice instead of the
+    ranges this output's own simple loss picks."""
+    return pruned_rnnt_loss(
+        encoder_out=encoder_out,
+        encoder_out_lens=encoder_lens,
+        decoder_out=decoder_out,
+        targets=batch.targets,
+        target_lens=batch.target_lens,
+        joiner=model.joiner,
+        simple_am_proj=model.simple_am_proj,
+        simple_lm_proj=model.simple_lm_proj,
+        blank_id=model.cfg.blank_id,
+        prune_range=settings.prune_range,
+        am_scale=settings.am_scale,
+        lm_scale=settings.lm_scale,
+        ranges=ranges,
+    )
 
 
 def compiled_or_eager(fn: Callable, backend: str | Callable = "inductor") -> Callable:
