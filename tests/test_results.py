@@ -75,12 +75,19 @@ def test_baseline_and_ablation_comparison_from_fixture_dirs(tmp_path):
     (baseline / "commands.txt").write_text(
         "./train.py --subnet exp/search/subnet-watch.json --max-steps 1000\n"
     )
+    # Ablations against the recipe's gap curve at their newest common step (the recipe's own run is longer).
+    recipe_curve = [
+        {"subnet": "largest", "set": "test-clean", "step": step, "wer": wer}
+        for step, wer in ((1000, 30.0), (2000, 20.0))
+    ]
+    (exp / "gap-curve.json").write_text(json.dumps(recipe_curve))
     ablation = tmp_path / "exp-ablation-no-kd"
     fixture_run(ablation, 1000, 38.0, 4500.0, 3e12)
-    (ablation / "greedy_search").mkdir()
-    (
-        ablation / "greedy_search" / "wer-summary-test-clean-greedy_search-iter-1000-subnet-largest.txt"
-    ).write_text("settings\tWER\ng\t22.25\n")
+    (ablation / "gap-curve.json").write_text(
+        json.dumps([{"subnet": "largest", "set": "test-clean", "step": 1000, "wer": 33.0}])
+    )
+    unfinished = tmp_path / "exp-ablation-adam"
+    fixture_run(unfinished, 500, 19.0, 2000.0, 1e12)
     text = write_results(exp, tmp_path / "RESULTS.md", tmp_path / "docs")
     # (12.34 - 13.00) / 13.00 = -5.08%; (30 - 28) / 28 = +7.14%; no beam-search files: n/a.
     assert (
@@ -94,8 +101,9 @@ def test_baseline_and_ablation_comparison_from_fixture_dirs(tmp_path):
     assert "cost 4.00x the CPU-seconds" in text
     assert "./train.py --subnet exp/search/subnet-watch.json --max-steps 1000" in text
     assert (tmp_path / "docs" / "todm-vs-baselines.png").stat().st_size > 0
-    assert "| full recipe | 40.0 | 20.50 | n/a |" in text
-    assert "| no in-place KD (`--use-kd false`) | 38.0 | 22.25 | n/a |" in text
+    assert "| full recipe | 1000 | 40.0 | 30.00 |  | n/a |  |" in text
+    assert "| no in-place KD (`--use-kd false`) | 1000 | 38.0 | 33.00 | +10.0% | n/a | n/a |" in text
+    assert "| Adam instead of ScaledAdam (`--optimizer adam`) | n/a | 19.0 | n/a | n/a |" in text
 
 
 def test_results_table_from_fixture_experiment(tmp_path):

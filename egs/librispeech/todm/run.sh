@@ -29,7 +29,8 @@
 #      dropout chosen on dev from a grid, trained for the supernet's number of optimizer steps, then decoded
 #      and exported the same way as the subnet                           -> exp-baseline-<subnet>-dropout-<p>/
 #  10  ablations: the supernet recipe with one technique off (no KD, fixed dropout, Adam, no sandwich),
-#      same number of steps, largest/smallest decoded                    -> exp-ablation-<name>/
+#      the supernet's number of steps (or --ablation-steps), largest/smallest decoded on the gap curve and
+#      compared with the supernet's own gap curve at the same step     -> exp-ablation-<name>/
 #  11  the gap curve: every searched subnet from the supernet and its baseline, decoded every 1,000 steps
 #                                                                        -> <dir>/gap-curve.json
 #  12  recipe attempts (--attempts "name:train.py options;..."): the supernet recipe changed, trained for
@@ -72,6 +73,8 @@ search_args="--population 6 --generations 4"   # 24 evaluations per device profi
 baseline_dropouts="0.0 0.05 0.1"  # stage 9: each baseline's dropout is the best of these on dev (greedy WER)
 baseline_grid_steps=3000          # ... compared after this many steps; the best run continues to the end
 gap_every=1000                    # stage 11: decode every this many optimizer steps
+ablation_steps=""                 # stage 10: each ablation trained this many steps (a multiple of --gap-every);
+                                  # empty: the supernet's
 attempts=""                       # stage 12: "name:train.py options;..." e.g. "kd-only:--student-label-scale 0"
 attempt_steps=3000                # ... each trained this many steps (a multiple of --gap-every)
 budgets=conf/budgets-relative.yaml   # the device profiles, relative: fit any preset
@@ -89,6 +92,11 @@ done
 if [ "$stage" -gt "$stop_stage" ]; then
   echo "ERROR: --stage $stage is after --stop-stage $stop_stage: nothing would run" >&2
   exit 1
+fi
+if [ "$stage" -le 10 ] && [ "$stop_stage" -ge 10 ] && [ -n "$ablation_steps" ]; then
+  case $ablation_steps in *[!0-9]*|0) echo "ERROR: --ablation-steps '$ablation_steps': expected a positive number" >&2; exit 1 ;; esac
+  [ $((ablation_steps % gap_every)) -eq 0 ] || {
+    echo "ERROR: --ablation-steps $ablation_steps: expected a multiple of --gap-every $gap_every" >&2; exit 1; }
 fi
 if [ "$stage" -le 12 ] && [ "$stop_stage" -ge 12 ]; then  # checked now, not after hours of stages 9-11
   [ -n "$attempts" ] || { echo "ERROR: stage 12: --attempts is empty (expected \"name:train.py options;...\")" >&2; exit 1; }
@@ -555,26 +563,21 @@ if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
 fi
 
 if [ $stage -le 10 ] && [ $stop_stage -ge 10 ]; then
-  steps=$(last_iter); steps=${steps:-$train_steps}
-  log "Stage 10: ablations of the supernet recipe ($steps optimizer steps each, as the supernet)"
+  steps=$(last_iter); steps=${ablation_steps:-${steps:-$train_steps}}
+  log "Stage 10: ablations of the supernet recipe ($steps optimizer steps each), decoded every $gap_every steps"
   for ablation in "no-kd:--use-kd false" "fixed-dropout:--adaptive-dropout false" \
                   "adam:--optimizer adam" "no-sandwich:--sandwich false"; do
     name=${ablation%%:*}
     dir=${exp_dir}-ablation-$name
-    if finished_in_archive $dir "greedy_search/wer-summary-*-subnet-smallest.txt"; then
+    if finished_in_archive $dir gap-curve.json; then
       log "  $name: finished in an earlier session ($archive/$(basename $dir)), skipped"; continue
     fi
     log "  $name (${ablation#*:}) -> $dir"
     # shellcheck disable=SC2086
     train_alone $dir $steps ${ablation#*:}
-    if [ ! -f $dir/.decode.done ]; then
-      for subnet in largest smallest; do
-        # shellcheck disable=SC2046
-        logged $dir ./decode.py $(ckpt_args $dir) --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir \
-          --subnet $subnet --decoding-method greedy_search --test-sets $test_sets
-      done
-      touch $dir/.decode.done
-    fi
+    # decoded as the supernet is on its gap curve (stage 11), so the two sides compare at equal steps
+    logged $dir ./local/gap_curve.py --exp-dir $dir --bpe-model $lang_dir/bpe.model \
+      --manifest-dir $fbank_dir --subnets largest,smallest --every $gap_every
     write_results  # archived arm by arm
   done
 fi
