@@ -16,6 +16,26 @@ from todm.model import SubnetConfig, SupernetConfig
 from .objective import LossSettings
 from .sandwich import SampledSubnet, kd_scale_at, step_subnets, warmup_loss_scales
 
+# train.py options (argparse dests) that act only on steps training two or more subnets: KD (it needs students),
+# how many random subnets join the largest, and the dropout of subnets other than the largest (which gets
+# --dropout-max with adaptive dropout or without). A supernet's largest-only warm-up steps are the same whatever
+# they are set to, so runs differing only in these can start from one warm-up checkpoint
+# (local/shared_warmup.py). tests/test_warmup.py trains the warm-up with each of them changed and compares.
+SANDWICH_ONLY_OPTIONS = frozenset(
+    {
+        "use_kd",
+        "kd_scale",
+        "kd_start_batch",
+        "kd_ramp_batches",
+        "alpha_min",
+        "alpha_max",
+        "student_label_scale",
+        "num_random_subnets",
+        "dropout_min",
+        "adaptive_dropout",
+    }
+)
+
 
 @dataclass(frozen=True)
 class SandwichSettings:

@@ -330,9 +330,13 @@ train_run() {  # dir max_steps extra-train-options...
     done
     if [ "$steps" -gt 0 ] && [ "$steps" -lt "$warm" ]; then warm=$steps; fi
     log "  warm-up: the first $warm steps on ${train_parts//,/-warmup,}-warmup"
+    local warmup=("${common[@]}" --train-parts "${train_parts//,/-warmup,}-warmup" --max-steps "$warm")
+    if [ "$dir" != "$exp_dir" ]; then  # an ablation or attempt whose options cannot act on it: the supernet's
+      # shellcheck disable=SC2086
+      ./local/shared_warmup.py --source "$exp_dir" --steps "$warm" -- "${warmup[@]}" $recipe_args $train_args "$@"
+    fi
     # shellcheck disable=SC2086
-    logged "$dir" ./train.py "${common[@]}" --train-parts "${train_parts//,/-warmup,}-warmup" --max-steps "$warm" \
-      $recipe_args $train_args "$@"
+    logged "$dir" ./train.py "${warmup[@]}" $recipe_args $train_args "$@"
   fi
   # shellcheck disable=SC2086
   logged "$dir" ./train.py "${common[@]}" --train-parts "$train_parts" --max-steps "$steps" $recipe_args \

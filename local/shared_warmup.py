@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""Start an ablation or attempt (run.sh stages 10 and 12) from the supernet's warm-up checkpoint when none of the
+arm's own options can act on the warm-up's largest-only steps, instead of training those steps again.
+
+Usage (from egs/librispeech/todm, as run.sh calls it before an arm's warm-up):
+    ./local/shared_warmup.py --source exp --steps 1500 -- <the arm's warm-up train.py options>
+
+Copies <source>/checkpoint-<steps>.pt into the arm's --exp-dir when
+  * the arm has no checkpoint yet,
+  * the source's own warm-up command (the first train.py line of <source>/commands.txt with that --max-steps)
+    parses, with train.py's parser, to the arm's settings once --exp-dir, --max-train-minutes and the options that
+    act only on steps with several subnets (todm.train.settings.SANDWICH_ONLY_OPTIONS) are left out,
+  * that checkpoint recorded exactly <steps> optimizer steps (the warm-up ran to its end).
+The copy is what the arm would have trained itself, to the bit on the same CPU kind; it carries the warm-up's
+recorded cost and machine. A note is appended to the arm's commands.txt. Otherwise nothing is copied and the arm
+trains its own warm-up. Prints one line saying which.
+"""
+
+import argparse
+import importlib.util
+import shlex
+import shutil
+from pathlib import Path
+
+from todm.checkpoint import checkpoint_progress, find_checkpoints, read_checkpoint
+from todm.cli import run_main
+from todm.errors import UserError
+from todm.io import atomic_path
+from todm.train.settings import SANDWICH_ONLY_OPTIONS
+
+IGNORED = {"exp_dir", "max_train_minutes"} | SANDWICH_ONLY_OPTIONS
+
+
+def train_parser(train_py: Path) -> argparse.ArgumentParser:
+    if not train_py.is_file():
+        raise UserError(f"--train-py {train_py}: not found (run from egs/librispeech/todm)")
+    spec = importlib.util.spec_from_file_location("recipe_train", train_py)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_parser()
+
+
+def source_warmup_command(source: Path, steps: int) -> list[str] | None:
+    """The options of the source's warm-up train.py command, or None when it logged none."""
+    commands = source / "commands.txt"
+    for line in commands.read_text().splitlines() if commands.is_file() else []:
+        words = shlex.split(line)
+        is_train = bool(words) and words[0].endswith("train.py") and "--max-steps" in words[:-1]
+        if is_train and words[words.index("--max-steps") + 1] == str(steps):
+            return words[1:]
+    return None
+
+
+def why_not_shared(source: Path, steps: int, arm_options: list[str], parser: argparse.ArgumentParser) -> str:
+    """Empty when the arm may start from the source's warm-up checkpoint; else the reason it may not."""
+    arm = vars(parser.parse_args(arm_options))
+    if find_checkpoints(arm["exp_dir"]) or list(Path(arm["exp_dir"]).glob("epoch-*.pt")):
+        return f"{arm['exp_dir']} has checkpoints already"
+    logged = source_warmup_command(source, steps)
+    if logged is None:
+        return f"{source}/commands.txt has no warm-up command of {steps} steps"
+    theirs = vars(parser.parse_args(logged))
+    differ = sorted(k for k in arm if k not in IGNORED and arm[k] != theirs.get(k))
+    if differ:
+        return "options that act on the warm-up differ: " + ", ".join(
+            f"--{k.replace('_', '-')}" for k in differ
+        )
+    checkpoint = source / f"checkpoint-{steps}.pt"
+    if not checkpoint.is_file():
+        return f"{checkpoint} is gone"
+    recorded = checkpoint_progress(read_checkpoint(checkpoint)).get("batch_idx_train")
+    if recorded != steps:
+        return f"{checkpoint} recorded {recorded} steps, not {steps}"
+    return ""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--source", required=True, help="the supernet's exp dir")
+    parser.add_argument("--steps", type=int, required=True, help="the warm-up's optimizer steps")
+    parser.add_argument("--train-py", default="train.py")
+    parser.add_argument("arm_options", nargs=argparse.REMAINDER, help="-- then the arm's train.py options")
+    args = parser.parse_args()
+    options = args.arm_options[1:] if args.arm_options[:1] == ["--"] else args.arm_options
+    train = train_parser(Path(args.train_py))
+    source, arm_dir = Path(args.source), Path(vars(train.parse_args(options))["exp_dir"])
+    reason = why_not_shared(source, args.steps, options, train)
+    if reason:
+        print(f"{arm_dir}: trains its own warm-up ({reason})")
+        return
+    arm_dir.mkdir(parents=True, exist_ok=True)
+    name = f"checkpoint-{args.steps}.pt"
+    with atomic_path(arm_dir / name) as tmp:
+        shutil.copyfile(source / name, tmp)
+    with open(arm_dir / "commands.txt", "a") as f:  # not a train.py line: the options of the arm stay its own
+        f.write(
+            f"# warm-up shared: {name} copied from {source} (its options differ only where a warm-up step "
+            "cannot see them)\n"
+        )
+    print(f"{arm_dir}: starts from {source}/{name} (the same warm-up)")
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,100 @@
+"""local/shared_warmup.py: an ablation or attempt starts from the supernet's warm-up checkpoint only where its own
+options cannot act on the warm-up, and then trains exactly as if it had trained that warm-up itself."""
+
+import shlex
+
+import torch
+from conftest import load_recipe_script, run_local_tool
+
+from todm.checkpoint import read_checkpoint
+from todm.train.settings import SANDWICH_ONLY_OPTIONS
+
+train_script = load_recipe_script("train")
+
+# every option of SANDWICH_ONLY_OPTIONS away from its default
+CHANGED = {
+    "use_kd": ["--use-kd", "false"],
+    "kd_scale": ["--kd-scale", "0.7"],
+    "kd_start_batch": ["--kd-start-batch", "0"],
+    "kd_ramp_batches": ["--kd-ramp-batches", "3"],
+    "alpha_min": ["--alpha-min", "-0.5"],
+    "alpha_max": ["--alpha-max", "0.5"],
+    "student_label_scale": ["--student-label-scale", "0"],
+    "num_random_subnets": ["--num-random-subnets", "0"],
+    "dropout_min": ["--dropout-min", "0.05"],
+    "adaptive_dropout": ["--adaptive-dropout", "false"],
+}
+
+
+def options(tiny_data, exp, steps: int, *extra: str) -> list[str]:
+    """A supernet run with a 2-step largest-only warm-up, dropout on (the largest gets --dropout-max)."""
+    return [
+        "--exp-dir", str(exp), "--bpe-model", str(tiny_data["bpe_model"]),
+        "--manifest-dir", str(tiny_data["fbank_dir"]), "--model-config", "tiny", "--max-duration", "30",
+        "--tensorboard", "false", "--num-threads", "1", "--log-interval", "1000", "--average-period", "2",
+        "--largest-only-batches", "2", "--dropout-max", "0.2", "--max-steps", str(steps), *extra,
+    ]  # fmt: skip
+
+
+def train(args: list[str]) -> None:
+    train_script.run(0, 1, train_script.get_parser().parse_args(args))
+
+
+def same_state(a: dict, b: dict) -> bool:
+    tensors = [(a["model"], b["model"]), (a["model_avg"], b["model_avg"])]
+    tensors += [(s, b["optimizer"]["state"][i]) for i, s in a["optimizer"]["state"].items()]
+    return all(
+        torch.equal(x[k], y[k]) if torch.is_tensor(x[k]) else x[k] == y[k] for x, y in tensors for k in x
+    )
+
+
+def test_options_that_act_only_on_sandwich_steps_leave_the_warmup_unchanged(tiny_data, tmp_path):
+    assert set(CHANGED) == SANDWICH_ONLY_OPTIONS
+    parser = train_script.get_parser()
+    defaults, changed = vars(parser.parse_args([])), [w for ws in CHANGED.values() for w in ws]
+    assert all(vars(parser.parse_args(changed))[k] != defaults[k] for k in CHANGED)
+    train(options(tiny_data, tmp_path / "plain", 2))
+    train(options(tiny_data, tmp_path / "changed", 2, *changed))
+    plain, other = (read_checkpoint(tmp_path / d / "checkpoint-2.pt") for d in ("plain", "changed"))
+    assert same_state(plain, other)
+    # ... and they do act once the sandwich starts (the check above could not pass by training nothing)
+    train(options(tiny_data, tmp_path / "plain", 3))
+    train(options(tiny_data, tmp_path / "changed", 3, *changed))
+    plain, other = (read_checkpoint(tmp_path / d / "checkpoint-3.pt") for d in ("plain", "changed"))
+    assert not same_state(plain, other)
+
+
+def test_an_arm_starts_from_the_shared_warmup_and_trains_as_if_alone(tiny_data, tmp_path):
+    source = tmp_path / "exp"
+    source.mkdir()
+    warmup = options(tiny_data, source, 2)
+    (source / "commands.txt").write_text("./train.py " + shlex.join(warmup) + "\n")  # as run.sh logs it
+    train(warmup)
+    arm, alone = tmp_path / "exp-attempt-kd", tmp_path / "alone"
+    kd = ("--kd-scale", "0.7", "--kd-start-batch", "0")
+
+    def share(*arm_options: str):
+        return run_local_tool("shared_warmup.py", "--source", str(source), "--steps", "2", "--", *arm_options)
+
+    done = share(*options(tiny_data, arm, 2, *kd))
+    assert done.returncode == 0 and "starts from" in done.stdout, done.stdout + done.stderr
+    assert "# warm-up shared: checkpoint-2.pt copied from" in (arm / "commands.txt").read_text()
+    train(options(tiny_data, arm, 4, *kd))
+    train(options(tiny_data, alone, 4, *kd))
+    assert same_state(read_checkpoint(arm / "checkpoint-4.pt"), read_checkpoint(alone / "checkpoint-4.pt"))
+
+    again = share(*options(tiny_data, arm, 2, *kd))
+    assert "trains its own warm-up" in again.stdout and "has checkpoints already" in again.stdout
+    adam = share(*options(tiny_data, tmp_path / "exp-ablation-adam", 2, "--optimizer", "adam"))
+    assert "options that act on the warm-up differ: --optimizer" in adam.stdout
+    assert not (tmp_path / "exp-ablation-adam").exists()
+    other_steps = run_local_tool(
+        "shared_warmup.py",
+        "--source",
+        str(source),
+        "--steps",
+        "3",
+        "--",
+        *options(tiny_data, tmp_path / "exp-attempt-3", 3),
+    )
+    assert "has no warm-up command of 3 steps" in other_steps.stdout
