@@ -433,12 +433,39 @@ def gap_section(exp_dir: Path, docs_dir: Path) -> list[str]:
     if pairs:
         plot_gap(supernet, baselines, pairs, steps, docs_dir / "todm-gap.png")
         lines += ["![The gap over training](docs/todm-gap.png)", ""]
+        lines += ["Does the gap close? (from the numbers above)", ""]
+        lines += [gap_trend(n, s, supernet, baselines, steps) for n, s in pairs] + [""]
     else:
         lines += [
             "No baseline has been decoded at these steps yet (stages 9 and 11), so there is no gap to plot.",
             "",
         ]
     return lines
+
+
+def gap_trend(name: str, test_set: str, supernet: dict, baselines: dict, steps: list[int]) -> str:
+    """One line on a subnet's relative gap over training: first and last value, how fast it moved, and from
+    which step on the supernet's subnet was at least as good as its baseline."""
+    rel = [
+        (k, 100 * (supernet[name, test_set, k] - baselines[name, test_set, k]) / baselines[name, test_set, k])
+        for k in steps
+        if (name, test_set, k) in supernet and baselines.get((name, test_set, k))
+    ]
+    head = f"- {name}, {test_set}: "
+    if len(rel) < 2:
+        return head + (f"{rel[0][1]:+.1f}% at step {rel[0][0]} only" if rel else "no common step")
+    (k0, r0), (k1, r1) = rel[0], rel[-1]
+    trend = "closing" if abs(r1) < abs(r0) else "widening" if abs(r1) > abs(r0) else "unchanged"
+    held = [k for i, (k, _) in enumerate(rel) if all(r <= 0 for _, r in rel[i:])]
+    since = (
+        f"the supernet's subnet at least as good from step {held[0]} on"
+        if held
+        else "the baseline still ahead at the last step"
+    )
+    return (
+        f"{head}{r0:+.1f}% at step {k0}, {r1:+.1f}% at step {k1} ({trend}: {1000 * (r1 - r0) / (k1 - k0):+.2f} "
+        f"points per 1,000 steps; {rel[-1][1] - rel[-2][1]:+.1f} over the last {k1 - rel[-2][0]:,} steps); {since}"
+    )
 
 
 def plot_gap(supernet: dict, baselines: dict, pairs: list, steps: list[int], out: Path) -> None:

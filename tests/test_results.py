@@ -264,6 +264,10 @@ def test_gap_section_relative_difference_per_step(tmp_path):
     assert "| 1000 | 25.00 | n/a | n/a | 30.00 | 24.00 | +25.0% |" in text
     assert "| 2000 | n/a | n/a | n/a | 20.00 | 20.00 | +0.0% |" in text
     assert (tmp_path / "docs" / "todm-gap.png").stat().st_size > 0
+    assert (
+        "- subnet-watch, test-clean: +25.0% at step 1000, +0.0% at step 2000 (closing: -25.00 points per 1,000 "
+        "steps; -25.0 over the last 1,000 steps); the supernet's subnet at least as good from step 2000 on"
+    ) in text
     assert "| subnet-watch | 300 | 0.1: 21.50, 0.0: 22.75 | 0.1 |" in text
 
 
@@ -403,3 +407,24 @@ def test_attempts_section_compares_each_attempt_with_the_baselines_at_its_step(t
     assert "| late | --kd-scale 0.5 (no --use-kd) | 2000 |" in text
     assert text.index("| late |") < text.index("| kd-only |")  # ordered by step
     assert "--student-label-scale 0" in text.split("Commands:")[-1]
+
+
+def test_gap_trend_reads_widening_crossing_and_missing_steps(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "local"))
+    from results_comparison import gap_trend
+
+    steps = [1000, 2000, 3000, 4000]
+    base = {("w", "test-clean", k): 20.0 for k in steps}
+    widening = {("w", "test-clean", k): wer for k, wer in zip(steps, (21.0, 22.0, 23.0, 24.0))}
+    line = gap_trend("w", "test-clean", widening, base, steps)
+    # +5% -> +20%: 15 points over 3,000 steps; the last 1,000 steps +5 points; never at or below the baseline
+    assert line == (
+        "- w, test-clean: +5.0% at step 1000, +20.0% at step 4000 (widening: +5.00 points per 1,000 steps; "
+        "+5.0 over the last 1,000 steps); the baseline still ahead at the last step"
+    )
+    # below the baseline at 2000, above at 3000, below again from 4000: "from step 4000 on"
+    crossing = {("w", "test-clean", k): wer for k, wer in zip(steps, (22.0, 19.0, 21.0, 19.5))}
+    assert gap_trend("w", "test-clean", crossing, base, steps).endswith("at least as good from step 4000 on")
+    assert gap_trend("w", "test-other", crossing, base, steps) == "- w, test-other: no common step"
+    one = {("w", "test-clean", 1000): 25.0}
+    assert gap_trend("w", "test-clean", one, base, steps) == "- w, test-clean: +25.0% at step 1000 only"
