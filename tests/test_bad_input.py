@@ -127,7 +127,10 @@ def test_train_py_names_an_unknown_preset(tiny_data, tmp_path):
         (["--stop-stage", "12", "--attempts", "a b:--kd-scale 1"], "expected name:options, the name of"),
         (["--stop-stage", "12", "--attempts", "kd-only"], "--attempts 'kd-only': expected name:options"),
         (["--warmup-steps", "x"], "--warmup-steps 'x': expected a number of steps >= 0"),
-        (["--stop-stage", "10", "--ablation-steps", "3x"], "--ablation-steps '3x': expected a positive number"),
+        (
+            ["--stop-stage", "10", "--ablation-steps", "3x"],
+            "--ablation-steps '3x': expected a positive number",
+        ),
         (
             ["--stop-stage", "10", "--ablation-steps", "4500"],
             "--ablation-steps 4500: expected a multiple of --gap-every 1000",
