@@ -51,9 +51,9 @@ def source_warmup_command(source: Path, steps: int) -> list[str] | None:
     return None
 
 
-def why_not_shared(source: Path, steps: int, arm_options: list[str], parser: argparse.ArgumentParser) -> str:
-    """Empty when the arm may start from the source's warm-up checkpoint; else the reason it may not."""
-    arm = vars(parser.parse_args(arm_options))
+def why_not_shared(source: Path, steps: int, arm: dict, parser: argparse.ArgumentParser) -> str:
+    """Empty when the arm (its parsed train.py settings) may start from the source's warm-up checkpoint; else the
+    reason it may not."""
     if find_checkpoints(arm["exp_dir"]) or list(Path(arm["exp_dir"]).glob("epoch-*.pt")):
         return f"{arm['exp_dir']} has checkpoints already"
     logged = source_warmup_command(source, steps)
@@ -85,8 +85,9 @@ def main() -> None:
     args = parser.parse_args()
     options = args.arm_options[1:] if args.arm_options[:1] == ["--"] else args.arm_options
     train = train_parser(Path(args.train_py))
-    source, arm_dir = Path(args.source), Path(vars(train.parse_args(options))["exp_dir"])
-    reason = why_not_shared(source, args.steps, options, train)
+    arm = vars(train.parse_args(options))
+    source, arm_dir = Path(args.source), Path(arm["exp_dir"])
+    reason = why_not_shared(source, args.steps, arm, train)
     if reason:
         print(f"{arm_dir}: trains its own warm-up ({reason})")
         return
