@@ -11,7 +11,11 @@ learning-curve.json and gap-curve.json; it writes training-curve.json (the losse
 local/compare_training.py compares with another run's) and progress.json from the newest checkpoint (its
 architecture, counters and costs, the list of checkpoint steps, the last logged losses), which
 local/write_results.py reads where no checkpoint is left. A file in --exp-dirs (a baseline's dropout choice,
-exp-baseline-<subnet>.json) is copied as it is. Re-running overwrites the copies.
+exp-baseline-<subnet>.json) is copied as it is.
+
+A directory with checkpoints is the run itself: its copy is rebuilt from it, so files left by an earlier run of
+the same name (another model's decodes, its gap curve) do not survive. A directory without checkpoints (a later
+session that restored the searched subnets from the archive) only adds to and overwrites its copy.
 """
 
 import argparse
@@ -78,6 +82,13 @@ def archive(exp_dir: Path, out: Path) -> int:
     if not exp_dir.is_dir():
         raise UserError(f"--exp-dirs {exp_dir}: neither a directory nor a file")
     target = out / exp_dir.name
+    record = progress_record(exp_dir)
+    if record is not None and target.is_dir():
+        # built beside the old copy and swapped in only when whole: a crash leaves one of the two
+        final, target = target, out / f".{exp_dir.name}.new"
+        shutil.rmtree(target, ignore_errors=True)
+    else:
+        final = target
     copied = 0
     for pattern in PATTERNS:
         for path in sorted(exp_dir.glob(pattern)):
@@ -85,7 +96,6 @@ def archive(exp_dir: Path, out: Path) -> int:
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, dest)
             copied += 1
-    record = progress_record(exp_dir)
     if record is not None:
         write_text_atomic(target / "progress.json", json.dumps(record, indent=1) + "\n")
         copied += 1
@@ -93,6 +103,12 @@ def archive(exp_dir: Path, out: Path) -> int:
     if curve:
         write_text_atomic(target / CURVE_FILE, json.dumps(curve) + "\n")
         copied += 1
+    if target != final:
+        stale = out / f".{exp_dir.name}.old"
+        shutil.rmtree(stale, ignore_errors=True)
+        final.rename(stale)
+        target.rename(final)
+        shutil.rmtree(stale)
     return copied
 
 

@@ -235,6 +235,27 @@ def test_results_from_an_archive_equal_results_from_the_experiment(tmp_path):
     assert drop_source(from_archive) == drop_source(from_exp)
 
 
+def test_archive_of_a_new_run_drops_the_files_of_an_earlier_run_of_that_name(tmp_path):
+    """A run with checkpoints replaces its archived copy; a restored dir without checkpoints only adds to it."""
+    archive_script = str(REPO / "local" / "archive_results.py")
+    archive = tmp_path / "archive"
+    old_curve = archive / "exp" / "gap-curve.json"
+    old_curve.parent.mkdir(parents=True)
+    old_curve.write_text("[]")
+    restored = tmp_path / "restored" / "exp"
+    (restored / "search").mkdir(parents=True)
+    (restored / "search" / "subnet-watch.json").write_text("{}")
+    run = [sys.executable, archive_script, "--out", str(archive), "--exp-dirs"]
+    subprocess.run([*run, str(restored)], check=True, cwd=RECIPE)
+    assert old_curve.is_file() and (archive / "exp" / "search" / "subnet-watch.json").is_file()
+    exp = tmp_path / "runs" / "exp"
+    fixture_run(exp, 1000, 40.0, 4800.0, 3e12)
+    fixture_card(exp, "subnet-phone", [], 500_000, 12.34, 30.0)
+    subprocess.run([*run, str(exp)], check=True, cwd=RECIPE)
+    kept = sorted(str(p.relative_to(archive)) for p in archive.rglob("*") if p.is_file())
+    assert kept == ["exp/exported/subnet-phone/model_card.json", "exp/progress.json"]
+
+
 def test_gap_section_relative_difference_per_step(tmp_path):
     exp = tmp_path / "exp"
     fixture_run(exp, 2000, 40.0, 4800.0, 3e12)
