@@ -57,6 +57,32 @@ def recipe_label(exp_dir: Path) -> str:
     )
 
 
+def largest_subnet_verdict(exp_dir: Path, before_dir: Path | None = None) -> str:
+    """The targets on the largest subnet, each met or missed and by how much, from the decoded numbers."""
+    wer = {s: decoded_wer(exp_dir, s, "largest") for s in SETS}
+    clean = wer["test-clean"]
+    if not clean:
+        return ""
+    parts = []
+    for name in SETS[1:]:
+        if wer[name] is None:
+            continue
+        ratio = wer[name] / clean
+        verdict = (
+            "met"
+            if ratio <= TARGET_RATIO
+            else f"missed by {ratio - TARGET_RATIO:.2f}x: it would need at most "
+            f"{TARGET_RATIO * clean:.2f}% at this test-clean WER"
+        )
+        parts.append(f"{name}/test-clean {ratio:.2f}x (target at most {TARGET_RATIO:.0f}x: {verdict})")
+    before = decoded_wer(before_dir, "test-clean", "largest") if before_dir else None
+    if before is not None:
+        change = clean - before
+        verdict = "met" if change <= 0 else f"missed by {change:.2f} WER points"
+        parts.append(f"test-clean {clean:.2f}% against {before:.2f}% before (target no worse: {verdict})")
+    return "Largest subnet: " + "; ".join(parts) + "." if parts else ""
+
+
 def robustness_section(exp_dir: Path, before_dir: Path | None = None) -> list[str]:
     if not (exp_dir / "greedy_search").is_dir():
         return []
@@ -76,4 +102,5 @@ def robustness_section(exp_dir: Path, before_dir: Path | None = None) -> list[st
             lines.append(
                 f"| `{directory.parent.name}/{directory.name}` | {recipe_label(directory)} | {subnet} | {cells} |"
             )
-    return [*lines, ""]
+    verdict = largest_subnet_verdict(exp_dir, before_dir)
+    return [*lines, "", *([verdict, ""] if verdict else [])]

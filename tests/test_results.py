@@ -324,6 +324,14 @@ def test_robustness_ratios_and_targets(tmp_path):
         "| `after/exp` | noise mixed in | largest | 10.00 | 19.00 | 25.00 | 1.90x | 2.50x (miss) |",
         "| `before/exp` | no noise (SpecAugment only) | largest | 12.00 | 36.00 | n/a | 3.00x (miss) | n/a |",
     ]
+    assert (
+        "Largest subnet: test-other/test-clean 1.90x (target at most 2x: met); test-heldout/test-clean 2.50x "
+        "(target at most 2x: missed by 0.50x: it would need at most 20.00% at this test-clean WER); test-clean "
+        "10.00% against 12.00% before (target no worse: met)." in text
+    )
+    worse = run("worse", "", {("largest", "test-clean"): 12.5})
+    text = write_results(worse, tmp_path / "W.md", tmp_path / "docs", "--before-exp-dir", str(before))
+    assert "test-clean 12.50% against 12.00% before (target no worse: missed by 0.50 WER points)." in text
 
 
 def test_streaming_section_beside_the_full_utterance_run(tmp_path):
