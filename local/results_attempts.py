@@ -13,30 +13,12 @@ Every attempt is compared at the newest step its gap curve has, with the same av
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 
-from results_comparison import TEST_SETS, chosen_baselines, commands, fmt, gap_points, relative
+from results_comparison import TEST_SETS, chosen_baselines, commands, fmt, gap_points, relative, train_options
 
 # An attempt "holds" when no searched subnet is more than this much (relative) worse than its baseline.
 HOLDS_WITHIN = 1.0  # percent
-
-
-def train_options(run_dir: Path) -> dict[str, str]:
-    """The options of the run's last train.py command in commands.txt ({} when there is none)."""
-    lines = [line for line in commands(run_dir) if "train.py" in line]
-    if not lines:
-        return {}
-    words = shlex.split(lines[-1])
-    options, i = {}, 0
-    while i < len(words):
-        if words[i].startswith("--"):
-            has_value = i + 1 < len(words) and not words[i + 1].startswith("--")
-            options[words[i]] = words[i + 1] if has_value else ""
-            i += 2 if has_value else 1
-        else:
-            i += 1
-    return options
 
 
 def changed_options(supernet: dict[str, str], attempt: dict[str, str]) -> str:

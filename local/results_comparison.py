@@ -12,6 +12,7 @@ subnet share one baseline.
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,6 +91,35 @@ def arch_key(card: dict) -> str:
 def commands(exp_dir: Path) -> list[str]:
     path = exp_dir / "commands.txt"
     return [line for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+
+def train_options(run_dir: Path) -> dict[str, str]:
+    """The options of the run's last train.py command in commands.txt ({} when there is none)."""
+    lines = [line for line in commands(run_dir) if "train.py" in line]
+    if not lines:
+        return {}
+    words = shlex.split(lines[-1])
+    options, i = {}, 0
+    while i < len(words):
+        if words[i].startswith("--"):
+            has_value = i + 1 < len(words) and not words[i + 1].startswith("--")
+            options[words[i]] = words[i + 1] if has_value else ""
+            i += 2 if has_value else 1
+        else:
+            i += 1
+    return options
+
+
+def warmup_steps(run_dir: Path) -> int:
+    """Steps of the run's warm-up command (a train.py line on a `<part>-warmup` part; run.sh's --warmup-steps), or 0."""
+    for line in commands(run_dir):
+        if "train.py" not in line:
+            continue
+        words = shlex.split(line)
+        parts = words[words.index("--train-parts") + 1] if "--train-parts" in words[:-1] else ""
+        if parts.endswith("-warmup") and "--max-steps" in words[:-1]:
+            return int(words[words.index("--max-steps") + 1])
+    return 0
 
 
 def fmt(value: float | None, digits: int = 2) -> str:

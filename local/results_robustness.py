@@ -6,8 +6,9 @@ the voice; test-other adds noise, reverberation and faster speech. The targets a
 runs are shown side by side.
 """
 
-import re
 from pathlib import Path
+
+from results_comparison import train_options, warmup_steps
 
 from todm.decode import read_wer_summary
 
@@ -44,17 +45,13 @@ def _cells(exp_dir: Path, subnet: str) -> list[str]:
 
 
 def recipe_label(exp_dir: Path) -> str:
-    """'noise mixed in' when the run's train.py command (commands.txt) had --noise-cuts, else 'no noise'."""
-    commands = exp_dir / "commands.txt"
-    text = commands.read_text() if commands.is_file() else ""
-    trained = [line for line in text.splitlines() if "train.py" in line]
-    if not trained:
+    """What the run's main train.py command (the last in commands.txt) mixed in, and its warm-up, if any."""
+    options = train_options(exp_dir)
+    if not options:
         return "n/a"
-    return (
-        "noise mixed in"
-        if re.search(r"--noise-cuts +(?!--)\S", trained[0])
-        else "no noise (SpecAugment only)"
-    )
+    label = "noise mixed in" if options.get("--noise-cuts") else "no noise (SpecAugment only)"
+    warm = warmup_steps(exp_dir)
+    return f"{label}, {warm:,} warm-up steps on clean speech" if warm else label
 
 
 def largest_subnet_verdict(exp_dir: Path, before_dir: Path | None = None) -> str:

@@ -9,7 +9,7 @@ causal (its SSM layers have no backward kernel) and decodes in chunks of decode_
 import json
 from pathlib import Path
 
-from results_comparison import interval, newest_progress, transcripts
+from results_comparison import interval, newest_progress, transcripts, warmup_steps
 from results_robustness import SETS, decoded_wer, subnet_names
 
 
@@ -41,6 +41,12 @@ def streaming_section(full_dir: Path | None, streaming_dir: Path) -> list[str]:
         )
     else:
         trained = f"Both supernets trained {steps[1]:,} optimizer steps." if steps[1] else ""
+    warm = [warmup_steps(full_dir) if full_dir else 0, warmup_steps(streaming_dir)]
+    if full_dir and warm[0] != warm[1]:
+        trained += (
+            f" **Nor with the same warm-up: the full-utterance supernet's first {warm[0]:,} steps were on clean "
+            f"speech, the streaming one's first {warm[1]:,}**; the differences below include that too."
+        )
     lines = [
         "## Streaming subnets (run.sh --streaming true)",
         "",

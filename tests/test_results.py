@@ -318,10 +318,17 @@ def test_robustness_ratios_and_targets(tmp_path):
         },
     )
     before = run("before", "", {("largest", "test-clean"): 12.0, ("largest", "test-other"): 36.0})
+    warmup = (
+        "./train.py --exp-dir exp --train-parts train-clean-100-warmup --max-steps 1500 --keep-last-k 0\n"
+    )
+    (after / "commands.txt").write_text(warmup + (after / "commands.txt").read_text())
     text = write_results(after, tmp_path / "RESULTS.md", tmp_path / "docs", "--before-exp-dir", str(before))
     rows = [line for line in text.splitlines() if line.startswith("| `")]
     assert rows == [
-        "| `after/exp` | noise mixed in | largest | 10.00 | 19.00 | 25.00 | 1.90x | 2.50x (miss) |",
+        (
+            "| `after/exp` | noise mixed in, 1,500 warm-up steps on clean speech | largest | 10.00 | 19.00 | 25.00 "
+            "| 1.90x | 2.50x (miss) |"
+        ),
         "| `before/exp` | no noise (SpecAugment only) | largest | 12.00 | 36.00 | n/a | 3.00x (miss) | n/a |",
     ]
     assert (
@@ -358,6 +365,10 @@ def test_streaming_section_beside_the_full_utterance_run(tmp_path):
     fixture_card(streamed, "largest", [], 1000, 22.0, 30.0)
     fixture_run(full, 9000, 80.0, 9600.0, 1e12)
     fixture_run(streamed, 6000, 80.0, 9600.0, 1e12)
+    main_command = "./train.py --exp-dir exp --train-parts train-clean-100 --max-steps 9000\n"
+    warmup_command = "./train.py --exp-dir exp --train-parts train-clean-100-warmup --max-steps 1500\n"
+    (full / "commands.txt").write_text(warmup_command + main_command)
+    (streamed / "commands.txt").write_text(main_command)
     card_path = streamed / "exported" / "largest" / "model_card.json"
     card = json.loads(card_path.read_text())
     card["streaming"] = {"decode_chunk_len": 32, "chunk_ms": 320, "lookahead_ms": 40}
@@ -383,6 +394,10 @@ def test_streaming_section_beside_the_full_utterance_run(tmp_path):
     section = text.split("## Streaming subnets", 1)[1].split("\n## ", 1)[0]
     assert "chunks of 320 ms, 40 ms look-ahead" in section
     assert "the streaming supernet has 6,000 optimizer steps, the full-utterance one 9,000" in section
+    assert (
+        "the full-utterance supernet's first 1,500 steps were on clean speech, the streaming one's first 0"
+        in section
+    )
     rows = [line for line in section.splitlines() if line.startswith("| largest")]
     # the transcripts differ by +100% relative (20 -> 40 errors): the interval is around that
     cell = rows[0].split(" | ")[3]
