@@ -525,6 +525,8 @@ if [ $stage -le 12 ] && [ $stop_stage -ge 9 ]; then restore_from_archive; fi
 if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
   steps=$(last_iter); steps=${steps:-$train_steps}  # the supernet's steps (its profile's, once its checkpoints are gone)
   log "Stage 9: one-by-one baselines of the searched subnets ($steps optimizer steps each, as the supernet)"
+  # Two passes, so that every architecture is compared early: first each one's dropout grid (the grid steps of
+  # every rate, the best on dev, its gap curve so far), then each chosen run continued to the supernet's steps.
   searched_architectures | while read -r name subnet; do
     if archived=$(archived_baseline $name); then
       log "  $name: finished in an earlier session ($archived), skipped"; continue
@@ -546,6 +548,14 @@ if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
     best=$(./local/pick_baseline.py --dirs "$(IFS=,; echo "${grid_dirs[*]}")" --iter $baseline_grid_steps \
       --out ${exp_dir}-baseline-$name.json)
     log "  $name: dropout grid ${baseline_dropouts// /, } on dev -> $best"
+    logged $best ./local/gap_curve.py --exp-dir $best --bpe-model $lang_dir/bpe.model \
+      --manifest-dir $fbank_dir --subnets $subnet --every $gap_every
+    write_results
+  done
+  searched_architectures | while read -r name subnet; do
+    archived_baseline $name >/dev/null && continue
+    best=$(chosen_baseline ${exp_dir}-baseline-$name.json)
+    log "  $name: $best continued to $steps steps"
     train_alone $best $steps --subnet $subnet --dropout-max "${best##*-dropout-}"
     if [ ! -f $best/.decode.done ]; then
       for method in greedy_search modified_beam_search; do
