@@ -181,3 +181,27 @@ def test_noise_options_are_checked(tmp_path: Path) -> None:
     for bad in ("20,10", "a,b", "1,2,3", ""):
         with pytest.raises(UserError, match="--noise-snr"):
             train.parse_snr_range(bad)
+
+
+def test_musan_layout_gives_icefall_style_noise_windows(tmp_path: Path) -> None:
+    """--musan-dir: lhotse's prepare_musan reads music/ and noise/ (not speech/), cut into 10 s windows."""
+    from todm.data.noise import compute_noise_fbank, musan_recordings
+
+    rng = np.random.default_rng(0)
+    musan = tmp_path / "musan"
+    for part, source, name, seconds in (
+        ("music", "fma", "music-fma-0000", 12.0),  # windows of 10 s and 2 s: the 2 s one is dropped
+        ("noise", "free-sound", "noise-free-sound-0000", 7.0),
+        ("speech", "librivox", "speech-librivox-0000", 3.0),  # icefall leaves speech out
+    ):
+        (musan / part / source).mkdir(parents=True)
+        sf.write(musan / part / source / f"{name}.wav", 0.1 * rng.standard_normal(int(seconds * SR)), SR)
+    (musan / "music" / "fma" / "ANNOTATIONS").write_text("music-fma-0000 classical N someone\n")
+    recordings = musan_recordings(musan)
+    assert sorted(r.id for r in recordings) == ["music-fma-0000", "noise-free-sound-0000"]
+    cuts = compute_noise_fbank(recordings, tmp_path / "fbank" / "musan_cuts.jsonl.gz")
+    assert sorted(round(c.duration, 2) for c in cuts) == [7.0, 10.0]
+    assert cuts[0].load_features().shape[1] == 80
+    (musan / "noise").rename(tmp_path / "elsewhere")
+    with pytest.raises(UserError, match="--musan-dir .*expected MUSAN's music/ and noise/"):
+        musan_recordings(musan)

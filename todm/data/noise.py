@@ -176,7 +176,7 @@ def musan_recordings(musan_dir: str | Path):
     from lhotse import combine
     from lhotse.recipes import prepare_musan
 
-    if not (Path(musan_dir) / "music").is_dir():
+    if not all((Path(musan_dir) / part).is_dir() for part in ("music", "noise")):
         raise UserError(f"--musan-dir {musan_dir}: expected MUSAN's music/ and noise/ inside")
     manifests = prepare_musan(musan_dir, parts=("music", "noise"))
     return combine(manifests[part]["recordings"] for part in ("music", "noise"))
