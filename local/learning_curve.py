@@ -5,7 +5,8 @@ Usage (from egs/librispeech/todm):
     ./local/learning_curve.py --exp-dir exp --bpe-model data/lang_bpe_500/bpe.model \
         --minutes 10,20,30 --test-sets test-clean,test-other
 
-For each requested minute mark it takes the checkpoint-K.pt whose recorded training time (the
+The marks are --minutes, or with --points N, N marks evenly spread over the run's training time (the last one
+its newest checkpoint), so a run of any length gets a curve over all of it. For each mark it takes the checkpoint-K.pt whose recorded training time (the
 checkpoint's progress.train_seconds, wall time summed over resumed runs) is closest to it, decodes its
 weights (not averaged, so the points are comparable) and writes <exp-dir>/learning-curve.json:
 [{"minutes": ..., "batch": K, "subnet": "largest"|"smallest", "set": ..., "wer": ...}, ...].
@@ -43,6 +44,9 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--bpe-model", default="data/lang_bpe_500/bpe.model")
     parser.add_argument("--manifest-dir", default="data/fbank")
     parser.add_argument("--minutes", default="10,20,30", help="comma-separated training-time marks")
+    parser.add_argument(
+        "--points", type=int, default=0, help="N > 0: N evenly spread marks instead of --minutes"
+    )
     parser.add_argument("--test-sets", default="test-clean,test-other")
     parser.add_argument("--num-threads", type=int, default=0)
     return parser
@@ -59,6 +63,25 @@ def checkpoints_by_minutes(exp_dir: Path) -> list[tuple[float, int, Path]]:
     return sorted(found)
 
 
+def minute_marks(minutes: str, points: int, total_minutes: float) -> list[float]:
+    """--minutes as numbers, or `points` marks evenly spread over (0, total_minutes]."""
+    if points < 0:
+        raise UserError(f"--points {points}: expected 0 (use --minutes) or a positive count")
+    if points:
+        return [total_minutes * (i + 1) / points for i in range(points)]
+    try:
+        return [float(m) for m in minutes.split(",") if m]
+    except ValueError:
+        raise UserError(f"--minutes {minutes}: expected comma-separated numbers of minutes") from None
+
+
+def closest_checkpoints(
+    available: list[tuple[float, int, Path]], marks: list[float]
+) -> list[tuple[float, int, Path]]:
+    """For each mark the checkpoint whose training minutes are closest; each checkpoint once, oldest first."""
+    return sorted({min(available, key=lambda c: abs(c[0] - mark)) for mark in marks})
+
+
 def main() -> None:
     args = get_parser().parse_args()
     exp_dir = Path(args.exp_dir)
@@ -67,11 +90,10 @@ def main() -> None:
         torch.set_num_threads(args.num_threads)
     sp = load_bpe(args.bpe_model)
     available = checkpoints_by_minutes(exp_dir)
-    marks = [float(m) for m in args.minutes.split(",") if m]
-    chosen = {min(available, key=lambda c: abs(c[0] - mark)) for mark in marks}
+    chosen = closest_checkpoints(available, minute_marks(args.minutes, args.points, available[-1][0]))
     sets = {name: load_cuts(args.manifest_dir, [name]) for name in args.test_sets.split(",") if name}
     points = []
-    for minutes, batch, path in sorted(chosen):
+    for minutes, batch, path in chosen:
         state = read_checkpoint(path)
         model = Transducer(checkpoint_config(state))
         load_model_state(model, state["model"], path)

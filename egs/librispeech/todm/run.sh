@@ -450,7 +450,7 @@ fi
 if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
   log "Stage 8: learning curve and results"
   ./local/learning_curve.py --exp-dir $exp_dir --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir \
-    --minutes "5,10,20,40,60,80,100000"  # the last mark picks the final checkpoint
+    --points 10  # ten checkpoints spread over the whole training time, the last one the final checkpoint
   write_results
 fi
 
