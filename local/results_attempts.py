@@ -16,9 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from results_comparison import TEST_SETS, chosen_baselines, commands, fmt, gap_points, relative, train_options
-
-# An attempt "holds" when no searched subnet is more than this much (relative) worse than its baseline.
-HOLDS_WITHIN = 1.0  # percent
+from results_verdict import HOLDS_WITHIN
 
 
 def changed_options(supernet: dict[str, str], attempt: dict[str, str]) -> str:

@@ -22,6 +22,7 @@ from results_attempts import attempts_section
 from results_comparison import ablation_section, baseline_section, gap_section, newest_progress
 from results_robustness import robustness_section
 from results_streaming import streaming_section
+from results_verdict import verdict_section
 
 from todm.cli import run_main
 from todm.decode import read_wer_summary
@@ -223,6 +224,7 @@ def main() -> None:
         *(streaming_section(exp_dir, Path(args.streaming_exp_dir)) if args.streaming_exp_dir else []),
         *search_section(exp_dir, docs_dir),
         *curve_section(exp_dir, docs_dir),
+        *verdict_section(exp_dir),
         *baseline_section(exp_dir, docs_dir),
         *gap_section(exp_dir, docs_dir),
         *ablation_section(exp_dir),

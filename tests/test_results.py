@@ -472,3 +472,67 @@ def test_gap_trend_reads_widening_crossing_and_missing_steps(monkeypatch):
     assert gap_trend("w", "test-other", crossing, base, steps) == "- w, test-other: no common step"
     one = {("w", "test-clean", 1000): 25.0}
     assert gap_trend("w", "test-clean", one, base, steps) == "- w, test-clean: +25.0% at step 1000 only"
+
+
+def test_verdict_on_both_claims_from_gap_curves_then_from_finished_baselines(tmp_path):
+    exp = tmp_path / "exp"
+    fixture_run(exp, 3000, 40.0, 9000.0, 3e12)
+    (exp / "search").mkdir()
+    (exp / "search" / "subnet-watch.json").write_text('{"layers": "watch"}')
+    (exp / "search" / "subnet-phone.json").write_text('{"layers": "phone"}')
+
+    def curve(path: Path, wers: dict) -> None:
+        points = [{"step": k, "subnet": n, "set": s, "wer": w, "words": 10} for (n, s, k), w in wers.items()]
+        path.write_text(json.dumps(points))
+
+    curve(
+        exp / "gap-curve.json",
+        {
+            ("subnet-watch", "test-clean", 2000): 30.0,
+            ("subnet-watch", "test-clean", 3000): 20.0,
+            ("subnet-phone", "test-clean", 2000): 33.0,
+            ("subnet-phone", "test-clean", 3000): 21.0,
+        },
+    )
+    text = write_results(exp, tmp_path / "R0.md", tmp_path / "docs")
+    assert "**Claim 1, as accurate as trained alone: not measured yet**" in text
+    watch, phone = (
+        tmp_path / "exp-baseline-subnet-watch-dropout-0.1",
+        tmp_path / "exp-baseline-subnet-phone-dropout-0.0",
+    )
+    for name, run_dir in (("subnet-watch", watch), ("subnet-phone", phone)):
+        fixture_run(run_dir, 3000, 15.0, 3000.0, 1e12)
+        (tmp_path / f"exp-baseline-{name}.json").write_text(
+            json.dumps({"chosen": str(run_dir), "iter": 3000, "grid": []})
+        )
+    curve(
+        watch / "gap-curve.json",
+        {("subnet-watch", "test-clean", 2000): 25.0, ("subnet-watch", "test-clean", 3000): 20.2},
+    )
+    curve(phone / "gap-curve.json", {("subnet-phone", "test-clean", 2000): 30.0})  # not at step 3,000 yet
+    text = write_results(exp, tmp_path / "R1.md", tmp_path / "docs")
+    # judged where every baseline has a point: step 2,000 (watch +20%, phone +10%)
+    assert (
+        "**Claim 1, as accurate as trained alone: does not hold so far** (2 of 2 searched architectures, at step "
+        "2,000 of the gap curves (greedy)): the relative WER difference, supernet's subnet vs its baseline, is at "
+        "worst +20.0% (subnet-watch, test-clean, greedy) and at best +10.0% (subnet-phone, test-clean, greedy)"
+    ) in text
+    assert "**Claim 2, cheaper than one by one: not measured yet** (0 of 2 baselines finished)." in text
+    # both finished: the final decodes decide; the cost is the supernet's against every baseline run
+    layers = [{"index": 0, "ffn_dim": 48, "ssm_heads": 2}]
+    fixture_card(exp, "subnet-watch", layers, 500_000, 10.0, 30.0)
+    fixture_card(watch, "subnet-watch", layers, 500_000, 10.0, 30.3)
+    phone_layers = [{"index": 1, "ffn_dim": 96, "ssm_heads": 2}]
+    fixture_card(exp, "subnet-phone", phone_layers, 600_000, 12.0, 33.0)
+    fixture_card(phone, "subnet-phone", phone_layers, 600_000, 12.12, 33.0)
+    text = write_results(exp, tmp_path / "R2.md", tmp_path / "docs")
+    assert (
+        "**Claim 1, as accurate as trained alone: holds** (2 of 2 searched architectures, at the final decodes "
+        "(greedy and beam 4)): the relative WER difference, supernet's subnet vs its baseline, is at worst +0.0% "
+    ) in text
+    assert "at best -1.0% (subnet-watch, test-other, greedy)" in text
+    # two baseline runs of 3,000 CPU-seconds each
+    assert (
+        "**Claim 2, cheaper than one by one: does not hold**: the supernet run cost 9,000 CPU-seconds, 1.50x "
+        "the 6,000 of its 2 baseline runs" in text
+    )
