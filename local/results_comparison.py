@@ -153,8 +153,20 @@ def interval(a: Path | None, b: Path | None) -> str:
     return f" (95%: {low:+.1f}..{high:+.1f})"
 
 
+def baseline_runs(exp_dir: Path) -> list[Path]:
+    """Every baseline training run beside the supernet's <exp> (dropout grids included)."""
+    return sorted(d for d in exp_dir.parent.glob(f"{exp_dir.name}-baseline-*") if d.is_dir())
+
+
+def baseline_pairs(exp_dir: Path, baseline_dirs: list[Path]) -> list[tuple[dict, dict]]:
+    """(supernet subnet's model card, its finished baseline's card), matched by architecture."""
+    baselines = {arch_key(card): card for d in baseline_dirs for card in read_cards(d)}
+    pairs = [(card, baselines.get(arch_key(card))) for card in read_cards(exp_dir)]
+    return [(s, b) for s, b in pairs if b is not None]
+
+
 def baseline_section(exp_dir: Path, docs_dir: Path) -> list[str]:
-    baseline_dirs = sorted(d for d in exp_dir.parent.glob(f"{exp_dir.name}-baseline-*") if d.is_dir())
+    baseline_dirs = baseline_runs(exp_dir)
     if not baseline_dirs:
         return [
             "## TODM vs one-by-one baselines",
@@ -162,9 +174,7 @@ def baseline_section(exp_dir: Path, docs_dir: Path) -> list[str]:
             "Not run (run.sh stage 9: `./run.sh --stage 9 --stop-stage 9`).",
             "",
         ]
-    baselines = {arch_key(card): card for d in baseline_dirs for card in read_cards(d)}
-    pairs = [(card, baselines.get(arch_key(card))) for card in read_cards(exp_dir)]
-    pairs = [(s, b) for s, b in pairs if b is not None]
+    pairs = baseline_pairs(exp_dir, baseline_dirs)
     lines = [
         "## TODM vs one-by-one baselines",
         "",

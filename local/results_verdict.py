@@ -14,12 +14,12 @@ from pathlib import Path
 from results_comparison import (
     METHODS,
     TEST_SETS,
-    arch_key,
+    baseline_pairs,
     baseline_progress,
+    baseline_runs,
     card_wer,
     chosen_baselines,
     gap_points,
-    read_cards,
     run_cost,
 )
 
@@ -28,13 +28,8 @@ HOLDS_WITHIN = 1.0  # percent: the largest relative WER excess that still counts
 
 def final_differences(exp_dir: Path) -> list[tuple[str, str, str, float]]:
     """(subnet, test set, method, relative difference %) of every finished baseline's final decodes."""
-    baseline_dirs = sorted(d for d in exp_dir.parent.glob(f"{exp_dir.name}-baseline-*") if d.is_dir())
-    baselines = {arch_key(card): card for d in baseline_dirs for card in read_cards(d)}
     found = []
-    for card in read_cards(exp_dir):
-        base = baselines.get(arch_key(card))
-        if base is None:
-            continue
+    for card, base in baseline_pairs(exp_dir, baseline_runs(exp_dir)):
         for test_set in TEST_SETS:
             for method, label in METHODS:
                 a, b = (
@@ -91,8 +86,7 @@ def accuracy_verdict(exp_dir: Path) -> str:
 
 def cost_verdict(exp_dir: Path) -> str:
     done, wanted = baseline_progress(exp_dir)
-    baseline_dirs = sorted(d for d in exp_dir.parent.glob(f"{exp_dir.name}-baseline-*") if d.is_dir())
-    supernet, costs = run_cost(exp_dir), [run_cost(d) for d in baseline_dirs]
+    supernet, costs = run_cost(exp_dir), [run_cost(d) for d in baseline_runs(exp_dir)]
     if done < wanted or supernet is None or not costs or None in costs:
         return (
             f"**Claim 2, cheaper than one by one: not measured yet** ({done} of {wanted} baselines finished)."
