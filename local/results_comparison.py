@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import shlex
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 from todm.checkpoint import checkpoint_progress, find_checkpoints, read_checkpoint
@@ -485,7 +486,8 @@ def gap_section(exp_dir: Path, docs_dir: Path) -> list[str]:
 
 def gap_trend(name: str, test_set: str, supernet: dict, baselines: dict, steps: list[int]) -> str:
     """One line on a subnet's relative gap over training: first and last value, how fast it moved, and from
-    which step on the supernet's subnet was at least as good as its baseline."""
+    which step on the supernet's subnet was at least as good as its baseline (else how many steps later it
+    reached the baseline's last WER)."""
     rel = [
         (k, 100 * (supernet[name, test_set, k] - baselines[name, test_set, k]) / baselines[name, test_set, k])
         for k in steps
@@ -500,12 +502,29 @@ def gap_trend(name: str, test_set: str, supernet: dict, baselines: dict, steps: 
     since = (
         f"the supernet's subnet at least as good from step {held[0]} on"
         if held
-        else "the baseline still ahead at the last step"
+        else "the baseline still ahead at the last step; "
+        + step_lag(name, test_set, supernet, baselines[name, test_set, k1], k1)
     )
     return (
         f"{head}{r0:+.1f}% at step {k0}, {r1:+.1f}% at step {k1} ({trend}: {1000 * (r1 - r0) / (k1 - k0):+.2f} "
         f"points per 1,000 steps; {rel[-1][1] - rel[-2][1]:+.1f} over the last {k1 - rel[-2][0]:,} steps); {since}"
     )
+
+
+def step_lag(name: str, test_set: str, supernet: dict, target: float, at_step: int) -> str:
+    """How many steps later the supernet's subnet reached the baseline's WER `target` (its WER at `at_step`):
+    in a steep stretch of training a relative gap can widen while the lag in steps stays the same."""
+    points = sorted(
+        (k, w) for (n, s, k), w in supernet.items() if (n, s) == (name, test_set) and k >= at_step
+    )
+    for (k0, w0), (k1, w1) in pairwise(points):
+        if w0 > target >= w1:  # first crossing; linear between the two decoded steps
+            step = k0 + (k1 - k0) * (w0 - target) / (w0 - w1)
+            return (
+                f"it reached the baseline's step-{at_step} WER ({target:.2f}%) at step ~{step:,.0f} (linear between "
+                f"steps {k0} and {k1}), {step - at_step:,.0f} steps later"
+            )
+    return f"it had not reached the baseline's step-{at_step} WER ({target:.2f}%) by step {points[-1][0]}"
 
 
 def plot_gap(supernet: dict, baselines: dict, pairs: list, steps: list[int], out: Path) -> None:

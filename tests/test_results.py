@@ -464,7 +464,16 @@ def test_gap_trend_reads_widening_crossing_and_missing_steps(monkeypatch):
     # +5% -> +20%: 15 points over 3,000 steps; the last 1,000 steps +5 points; never at or below the baseline
     assert line == (
         "- w, test-clean: +5.0% at step 1000, +20.0% at step 4000 (widening: +5.00 points per 1,000 steps; "
-        "+5.0 over the last 1,000 steps); the baseline still ahead at the last step"
+        "+5.0 over the last 1,000 steps); the baseline still ahead at the last step; it had not reached the "
+        "baseline's step-4000 WER (20.00%) by step 4000"
+    )
+    # the baseline decoded to step 2000 only (20%); the supernet: 22% there, 21% at 3000, 18% at 4000, so it
+    # passes 20% a third of the way from step 3000 to 4000
+    early = {("w", "test-clean", k): 20.0 for k in steps[:2]}
+    later = {("w", "test-clean", k): wer for k, wer in zip(steps, (25.0, 22.0, 21.0, 18.0))}
+    assert gap_trend("w", "test-clean", later, early, steps).endswith(
+        "the baseline still ahead at the last step; it reached the baseline's step-2000 WER (20.00%) at step "
+        "~3,333 (linear between steps 3000 and 4000), 1,333 steps later"
     )
     # below the baseline at 2000, above at 3000, below again from 4000: "from step 4000 on"
     crossing = {("w", "test-clean", k): wer for k, wer in zip(steps, (22.0, 19.0, 21.0, 19.5))}
