@@ -625,8 +625,8 @@ if [ $stage -le 12 ] && [ $stop_stage -ge 12 ]; then
     train_alone $dir $attempt_steps ${try#*:}
     logged $dir ./local/gap_curve.py --exp-dir $dir --bpe-model $lang_dir/bpe.model \
       --manifest-dir $fbank_dir --subnets "largest,smallest,$specs" --every $gap_every
+    write_results  # archived arm by arm
   done
-  write_results
 fi
 
 log "Done (stages $stage..$stop_stage)."
