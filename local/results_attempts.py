@@ -15,7 +15,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from results_comparison import TEST_SETS, chosen_baselines, commands, fmt, gap_points, relative, train_options
+from results_comparison import (
+    TEST_SETS,
+    chosen_baselines,
+    commands,
+    fmt,
+    gap_points,
+    relative,
+    relative_percent,
+    train_options,
+)
 from results_verdict import HOLDS_WITHIN
 
 
@@ -109,7 +118,7 @@ def comparison_row(
         wer, alone = points.get((name, test_set, step)), baselines.get((name, test_set, step))
         cells += [fmt(wer), relative(wer, alone)]
         if wer is not None and alone:
-            rel = 100 * (wer - alone) / alone
+            rel = relative_percent(wer, alone)
             worst = rel if worst is None else max(worst, rel)
     if worst is None:
         verdict = "no baseline"

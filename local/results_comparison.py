@@ -127,11 +127,16 @@ def fmt(value: float | None, digits: int = 2) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def relative_percent(wer: float, reference: float) -> float:
+    """Relative WER difference in percent, (wer - reference) / reference: negative means `wer` is better."""
+    return 100 * (wer - reference) / reference
+
+
 def relative(supernet: float | None, baseline: float | None) -> str:
     """Relative WER difference of the supernet's subnet vs the baseline (negative: the supernet is better)."""
     if supernet is None or baseline is None or baseline == 0:
         return "n/a"
-    return f"{100 * (supernet - baseline) / baseline:+.1f}%"
+    return f"{relative_percent(supernet, baseline):+.1f}%"
 
 
 def transcripts(exp_dir: Path, method: str, test_set: str, subnet_name: str) -> Path | None:
@@ -489,7 +494,7 @@ def gap_trend(name: str, test_set: str, supernet: dict, baselines: dict, steps: 
     which step on the supernet's subnet was at least as good as its baseline (else how many steps later it
     reached the baseline's last WER)."""
     rel = [
-        (k, 100 * (supernet[name, test_set, k] - baselines[name, test_set, k]) / baselines[name, test_set, k])
+        (k, relative_percent(supernet[name, test_set, k], baselines[name, test_set, k]))
         for k in steps
         if (name, test_set, k) in supernet and baselines.get((name, test_set, k))
     ]
@@ -537,7 +542,7 @@ def plot_gap(supernet: dict, baselines: dict, pairs: list, steps: list[int], out
     for ax, test_set in zip(axes, TEST_SETS):
         for name in sorted({n for n, s in pairs if s == test_set}):
             xs = [k for k in steps if (name, test_set, k) in baselines and (name, test_set, k) in supernet]
-            ys = [100 * (supernet[name, test_set, k] / baselines[name, test_set, k] - 1) for k in xs]
+            ys = [relative_percent(supernet[name, test_set, k], baselines[name, test_set, k]) for k in xs]
             ax.plot(xs, ys, marker="o", label=name)
         ax.axhline(0, color="black", lw=0.8)
         ax.set_title(f"{test_set}, greedy search")

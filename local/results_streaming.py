@@ -9,13 +9,13 @@ causal (its SSM layers have no backward kernel) and decodes in chunks of decode_
 import json
 from pathlib import Path
 
-from results_comparison import interval, newest_progress, transcripts, warmup_steps
+from results_comparison import interval, newest_progress, relative_percent, transcripts, warmup_steps
 from results_robustness import SETS, decoded_wer, subnet_names
 
 
 def _pair(full: float | None, streamed: float | None, spread: str = "") -> list[str]:
     cells = [f"{v:.2f}" if v is not None else "n/a" for v in (full, streamed)]
-    rel = f"{100 * (streamed - full) / full:+.1f}%{spread}" if full and streamed is not None else "n/a"
+    rel = f"{relative_percent(streamed, full):+.1f}%{spread}" if full and streamed is not None else "n/a"
     return [" / ".join(cells), rel]
 
 

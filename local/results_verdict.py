@@ -20,6 +20,7 @@ from results_comparison import (
     card_wer,
     chosen_baselines,
     gap_points,
+    relative_percent,
     run_cost,
 )
 
@@ -37,7 +38,7 @@ def final_differences(exp_dir: Path) -> list[tuple[str, str, str, float]]:
                     card_wer(base, base["_exp_dir"], method, test_set),
                 )
                 if a is not None and b:
-                    found.append((card["name"], test_set, label, 100 * (a - b) / b))
+                    found.append((card["name"], test_set, label, relative_percent(a, b)))
     return found
 
 
@@ -57,7 +58,7 @@ def gap_differences(exp_dir: Path) -> tuple[int | None, list[tuple[str, str, str
     for curve in curves:
         for (name, test_set, k), wer in sorted(curve.items()):
             if k == step and (name, test_set, k) in supernet and wer:
-                found.append((name, test_set, "greedy", 100 * (supernet[name, test_set, k] - wer) / wer))
+                found.append((name, test_set, "greedy", relative_percent(supernet[name, test_set, k], wer)))
     return step, found
 
 
