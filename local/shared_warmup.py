@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
-"""Start an ablation or attempt (run.sh stages 10 and 12) from the supernet's warm-up checkpoint when none of the
-arm's own options can act on the warm-up's largest-only steps, instead of training those steps again.
+"""Start an ablation or attempt (run.sh stages 10 and 12) from the warm-up checkpoint of a run already trained (the
+supernet, or an earlier attempt) when none of the arm's own differing options can act on the warm-up steps, instead
+of training those steps again.
 
 Usage (from egs/librispeech/todm, as run.sh calls it before an arm's warm-up):
-    ./local/shared_warmup.py --source exp --steps 1500 -- <the arm's warm-up train.py options>
+    ./local/shared_warmup.py --source exp [--source exp-attempt-x ...] --steps 1500 -- <the arm's warm-up options>
 
-Copies <source>/checkpoint-<steps>.pt into the arm's --exp-dir when
+Copies <source>/checkpoint-<steps>.pt of the first source that fits into the arm's --exp-dir when
   * the arm has no checkpoint yet,
   * the source's own warm-up command (the first train.py line of <source>/commands.txt with that --max-steps)
     parses, with train.py's parser, to the arm's settings once --exp-dir, --max-train-minutes and the options that
-    act only on steps with several subnets (todm.train.settings.SANDWICH_ONLY_OPTIONS) are left out,
+    cannot act on those steps are left out: on a largest-only warm-up (both runs' --largest-only-batches cover it)
+    those that act only on steps with several subnets (todm.train.settings.SANDWICH_ONLY_OPTIONS); on a sandwich
+    warm-up the KD options (KD_ONLY_OPTIONS and --kd-start-batch) when KD is off through it in both runs,
   * that checkpoint recorded exactly <steps> optimizer steps (the warm-up ran to its end).
 The copy is what the arm would have trained itself, to the bit on the same CPU kind; it carries the warm-up's
 recorded cost and machine. A note is appended to the arm's commands.txt. Otherwise nothing is copied and the arm
@@ -26,9 +29,18 @@ from todm.checkpoint import checkpoint_progress, find_checkpoints, read_checkpoi
 from todm.cli import run_main
 from todm.errors import UserError
 from todm.io import atomic_path
-from todm.train.settings import SANDWICH_ONLY_OPTIONS
+from todm.train.settings import KD_ONLY_OPTIONS, SANDWICH_ONLY_OPTIONS, kd_off_through
 
-IGNORED = {"exp_dir", "max_train_minutes"} | SANDWICH_ONLY_OPTIONS
+ALWAYS_IGNORED = {"exp_dir", "max_train_minutes"}
+
+
+def ignored_options(theirs: dict, arm: dict, steps: int) -> set[str]:
+    """The options that cannot have acted on the first `steps` steps of either run."""
+    if theirs["largest_only_batches"] >= steps and arm["largest_only_batches"] >= steps:
+        return ALWAYS_IGNORED | SANDWICH_ONLY_OPTIONS
+    if kd_off_through(theirs, steps) and kd_off_through(arm, steps):
+        return ALWAYS_IGNORED | KD_ONLY_OPTIONS | {"kd_start_batch"}
+    return ALWAYS_IGNORED
 
 
 def train_parser(train_py: Path) -> argparse.ArgumentParser:
@@ -60,7 +72,8 @@ def why_not_shared(source: Path, steps: int, arm: dict, parser: argparse.Argumen
     if logged is None:
         return f"{source}/commands.txt has no warm-up command of {steps} steps"
     theirs = vars(parser.parse_args(logged))
-    differ = sorted(k for k in arm if k not in IGNORED and arm[k] != theirs.get(k))
+    ignored = ignored_options(theirs, arm, steps)
+    differ = sorted(k for k in arm if k not in ignored and arm[k] != theirs.get(k))
     if differ:
         return "options that act on the warm-up differ: " + ", ".join(
             f"--{k.replace('_', '-')}" for k in differ
@@ -78,7 +91,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--source", required=True, help="the supernet's exp dir")
+    parser.add_argument(
+        "--source",
+        action="append",
+        required=True,
+        help="an exp dir whose warm-up the arm may share (the supernet's, an earlier arm's); repeat to try several, "
+        "in order",
+    )
     parser.add_argument("--steps", type=int, required=True, help="the warm-up's optimizer steps")
     parser.add_argument("--train-py", default="train.py")
     parser.add_argument("arm_options", nargs=argparse.REMAINDER, help="-- then the arm's train.py options")
@@ -86,10 +105,14 @@ def main() -> None:
     options = args.arm_options[1:] if args.arm_options[:1] == ["--"] else args.arm_options
     train = train_parser(Path(args.train_py))
     arm = vars(train.parse_args(options))
-    source, arm_dir = Path(args.source), Path(arm["exp_dir"])
-    reason = why_not_shared(source, args.steps, arm, train)
-    if reason:
-        print(f"{arm_dir}: trains its own warm-up ({reason})")
+    arm_dir, reasons = Path(arm["exp_dir"]), []
+    for source in map(Path, args.source):
+        reason = why_not_shared(source, args.steps, arm, train)
+        if not reason:
+            break
+        reasons.append(reason if len(args.source) == 1 else f"{source}: {reason}")
+    else:
+        print(f"{arm_dir}: trains its own warm-up ({'; '.join(reasons)})")
         return
     arm_dir.mkdir(parents=True, exist_ok=True)
     name = f"checkpoint-{args.steps}.pt"

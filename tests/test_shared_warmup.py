@@ -7,7 +7,7 @@ import torch
 from conftest import load_recipe_script, run_local_tool
 
 from todm.checkpoint import read_checkpoint
-from todm.train.settings import SANDWICH_ONLY_OPTIONS
+from todm.train.settings import KD_ONLY_OPTIONS, SANDWICH_ONLY_OPTIONS, kd_off_through
 
 train_script = load_recipe_script("train")
 
@@ -98,3 +98,43 @@ def test_an_arm_starts_from_the_shared_warmup_and_trains_as_if_alone(tiny_data, 
         *options(tiny_data, tmp_path / "exp-attempt-3", 3),
     )
     assert "has no warm-up command of 3 steps" in other_steps.stdout
+
+
+def test_a_sandwich_warmup_is_shared_only_where_kd_is_off_through_it(tiny_data, tmp_path):
+    # a supernet without the largest-only warm-up: its warm-up steps train the sandwich, KD starts after them
+    sandwich = ("--largest-only-batches", "0", "--kd-start-batch", "3")
+    source = tmp_path / "exp-attempt-no-largest-only"
+    source.mkdir()
+    warmup = options(tiny_data, source, 2, *sandwich)
+    (source / "commands.txt").write_text("./train.py " + shlex.join(warmup) + "\n")
+    train(warmup)
+    # every KD option changed, KD starting on the last warm-up step with a ramp (so still weight 0 there)
+    kd = [w for k in KD_ONLY_OPTIONS - {"use_kd"} for w in CHANGED[k]] + ["--kd-start-batch", "2"]
+    assert kd_off_through(vars(train_script.get_parser().parse_args([*sandwich, *kd])), 2)
+    alone = tmp_path / "alone"
+    train(options(tiny_data, alone, 2, *sandwich, *kd))
+    assert same_state(read_checkpoint(source / "checkpoint-2.pt"), read_checkpoint(alone / "checkpoint-2.pt"))
+
+    def share(arm: str, *arm_options: str):
+        sources = (
+            "--source",
+            str(tmp_path / "exp"),
+            "--source",
+            str(source),
+        )  # the first has no warm-up here
+        return run_local_tool(
+            "shared_warmup.py", *sources, "--steps", "2", "--",
+            *options(tiny_data, tmp_path / arm, 2, *sandwich, *arm_options),
+        )  # fmt: skip
+
+    done = share("exp-attempt-kd", *kd)
+    assert f"starts from {source}/checkpoint-2.pt" in done.stdout, done.stdout + done.stderr
+    # ... not where the sandwich acts (the random subnets) or where KD is on in a warm-up step
+    for arm, differing, option in [
+        ("exp-attempt-one-random", CHANGED["num_random_subnets"], "--num-random-subnets"),
+        ("exp-attempt-kd-early", ["--kd-start-batch", "1", "--kd-ramp-batches", "0"], "--kd-start-batch"),
+    ]:
+        own = share(arm, *differing)
+        assert "trains its own warm-up" in own.stdout and f"{tmp_path / 'exp'}: " in own.stdout, own.stdout
+        assert option in own.stdout.split("options that act on the warm-up differ: ")[-1], own.stdout
+        assert not (tmp_path / arm).exists()

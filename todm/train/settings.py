@@ -16,25 +16,31 @@ from todm.model import SubnetConfig, SupernetConfig
 from .objective import LossSettings
 from .sandwich import SampledSubnet, kd_scale_at, step_subnets, warmup_loss_scales
 
-# train.py options (argparse dests) that act only on steps training two or more subnets: KD (it needs students),
-# how many random subnets join the largest, and the dropout of subnets other than the largest (which gets
-# --dropout-max with adaptive dropout or without). A supernet's largest-only warm-up steps are the same whatever
-# they are set to, so runs differing only in these can start from one warm-up checkpoint
-# (local/shared_warmup.py). tests/test_warmup.py trains the warm-up with each of them changed and compares.
-SANDWICH_ONLY_OPTIONS = frozenset(
-    {
-        "use_kd",
-        "kd_scale",
-        "kd_start_batch",
-        "kd_ramp_batches",
-        "alpha_min",
-        "alpha_max",
-        "student_label_scale",
-        "num_random_subnets",
-        "dropout_min",
-        "adaptive_dropout",
-    }
+# train.py options (argparse dests) that act only through in-place KD: on a step whose KD weight is 0 (before
+# --kd-start-batch, or --use-kd false) they change nothing, the students' label losses included.
+KD_ONLY_OPTIONS = frozenset(
+    {"use_kd", "kd_scale", "kd_ramp_batches", "alpha_min", "alpha_max", "student_label_scale"}
 )
+# train.py options that act only on steps training two or more subnets: KD, how many random subnets join the
+# largest, and the dropout of subnets other than the largest (which gets --dropout-max with adaptive dropout or
+# without). A supernet's largest-only warm-up steps are the same whatever they are set to, so runs differing only
+# in these can start from one warm-up checkpoint (local/shared_warmup.py). tests/test_shared_warmup.py trains the
+# warm-up with each of them changed and compares.
+SANDWICH_ONLY_OPTIONS = KD_ONLY_OPTIONS | {
+    "kd_start_batch",
+    "num_random_subnets",
+    "dropout_min",
+    "adaptive_dropout",
+}
+
+
+def kd_off_through(options: dict, steps: int) -> bool:
+    """True when the KD weight is 0 on every optimizer step 1..steps of a run with these train.py options (their
+    argparse dests), so that KD_ONLY_OPTIONS and --kd-start-batch cannot have acted on those steps."""
+    if not options["use_kd"]:
+        return True
+    weight = options["kd_scale"], options["kd_start_batch"], options["kd_ramp_batches"]
+    return all(kd_scale_at(step, *weight) == 0.0 for step in range(1, steps + 1))
 
 
 @dataclass(frozen=True)

@@ -331,9 +331,13 @@ train_run() {  # dir max_steps extra-train-options...
     if [ "$steps" -gt 0 ] && [ "$steps" -lt "$warm" ]; then warm=$steps; fi
     log "  warm-up: the first $warm steps on ${train_parts//,/-warmup,}-warmup"
     local warmup=("${common[@]}" --train-parts "${train_parts//,/-warmup,}-warmup" --max-steps "$warm")
-    if [ "$dir" != "$exp_dir" ]; then  # an ablation or attempt whose options cannot act on it: the supernet's
+    if [ "$dir" != "$exp_dir" ]; then  # an ablation or attempt whose options cannot act on it: the warm-up of
+      local sources=(--source "$exp_dir") other  # the supernet, or of an arm trained before with the same one
+      for other in ${exp_dir}-{ablation,attempt}-*; do
+        if [ -d "$other" ] && [ "$other" != "$dir" ]; then sources+=(--source "$other"); fi
+      done
       # shellcheck disable=SC2086
-      ./local/shared_warmup.py --source "$exp_dir" --steps "$warm" -- "${warmup[@]}" $recipe_args $train_args "$@"
+      ./local/shared_warmup.py "${sources[@]}" --steps "$warm" -- "${warmup[@]}" $recipe_args $train_args "$@"
     fi
     # shellcheck disable=SC2086
     logged "$dir" ./train.py "${warmup[@]}" $recipe_args $train_args "$@"
