@@ -20,6 +20,7 @@ CHANGED = {
     "alpha_min": ["--alpha-min", "-0.5"],
     "alpha_max": ["--alpha-max", "0.5"],
     "student_label_scale": ["--student-label-scale", "0"],
+    "sandwich": ["--sandwich", "false"],
     "num_random_subnets": ["--num-random-subnets", "0"],
     "dropout_min": ["--dropout-min", "0.05"],
     "adaptive_dropout": ["--adaptive-dropout", "false"],

@@ -21,13 +21,14 @@ from .sandwich import SampledSubnet, kd_scale_at, step_subnets, warmup_loss_scal
 KD_ONLY_OPTIONS = frozenset(
     {"use_kd", "kd_scale", "kd_ramp_batches", "alpha_min", "alpha_max", "student_label_scale"}
 )
-# train.py options that act only on steps training two or more subnets: KD, how many random subnets join the
-# largest, and the dropout of subnets other than the largest (which gets --dropout-max with adaptive dropout or
-# without). A supernet's largest-only warm-up steps are the same whatever they are set to, so runs differing only
+# train.py options that act only on steps training two or more subnets: KD, the sandwich rule and how many random
+# subnets join the largest, and the dropout of subnets other than the largest (which gets --dropout-max with
+# adaptive dropout or without). A supernet's largest-only warm-up steps are the same whatever they are set to, so runs differing only
 # in these can start from one warm-up checkpoint (local/shared_warmup.py). tests/test_shared_warmup.py trains the
 # warm-up with each of them changed and compares.
 SANDWICH_ONLY_OPTIONS = KD_ONLY_OPTIONS | {
     "kd_start_batch",
+    "sandwich",
     "num_random_subnets",
     "dropout_min",
     "adaptive_dropout",
