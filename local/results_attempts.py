@@ -30,7 +30,8 @@ from results_verdict import HOLDS_WITHIN
 
 def changed_options(supernet: dict[str, str], attempt: dict[str, str]) -> str:
     """The attempt's options that differ from the supernet's, as a command-line fragment."""
-    ignored = {"--exp-dir", "--max-steps"}  # its own directory; its steps are a column
+    # its own directory; its steps are a column; a wall-time limit is a budget, not part of the recipe
+    ignored = {"--exp-dir", "--max-steps", "--max-train-minutes"}
     changed = [f"{k} {v}".strip() for k, v in attempt.items() if k not in ignored and supernet.get(k) != v]
     dropped = [k for k in supernet if k not in ignored and k not in attempt]
     return " ".join(changed + [f"(no {k})" for k in dropped]) or "(same options)"

@@ -413,7 +413,8 @@ def test_attempts_section_compares_each_attempt_with_the_baselines_at_its_step(t
     exp = tmp_path / "exp"
     fixture_run(exp, 3000, 40.0, 4800.0, 3e12)
     train = "./train.py --exp-dir {} --max-steps {} --kd-scale 0.2 --use-kd true"
-    (exp / "commands.txt").write_text(train.format("exp", 9000) + "\n")
+    # the supernet ran on a wall-time limit (0: none), the attempts without: a budget, not a recipe option
+    (exp / "commands.txt").write_text(train.format("exp", 9000) + " --max-train-minutes 0\n")
 
     def gap(run: Path, wers: dict[str, float], step: int = 3000) -> None:
         run.mkdir(exist_ok=True)
