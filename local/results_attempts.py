@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from results_comparison import (
+    HOLDS_WITHIN,
     TEST_SETS,
     chosen_baselines,
     commands,
@@ -25,7 +26,6 @@ from results_comparison import (
     relative_percent,
     train_options,
 )
-from results_verdict import HOLDS_WITHIN
 
 
 def changed_options(supernet: dict[str, str], attempt: dict[str, str]) -> str:
@@ -104,6 +104,22 @@ def attempts_section(exp_dir: Path) -> list[str]:
     return [*lines, "```", ""]
 
 
+def worst_difference(
+    points: dict[tuple[str, str, int], float],
+    baselines: dict[tuple[str, str, int], float],
+    step: int,
+    test_sets: tuple[str, ...],
+) -> tuple[float, str, str] | None:
+    """(relative difference %, subnet, test set) of the subnet furthest behind its baseline at `step`, over
+    `test_sets`; None when no subnet has a baseline there."""
+    found = [
+        (relative_percent(wer, baselines[name, test_set, k]), name, test_set)
+        for (name, test_set, k), wer in points.items()
+        if k == step and test_set in test_sets and baselines.get((name, test_set, k))
+    ]
+    return max(found) if found else None
+
+
 def comparison_row(
     label: str,
     options: str,
@@ -114,15 +130,46 @@ def comparison_row(
     test_set: str,
 ) -> str:
     """One table row: each subnet's WER, its relative difference to its baseline, and the verdict."""
-    cells, worst = [], None
+    cells = []
     for name in searched:
         wer, alone = points.get((name, test_set, step)), baselines.get((name, test_set, step))
         cells += [fmt(wer), relative(wer, alone)]
-        if wer is not None and alone:
-            rel = relative_percent(wer, alone)
-            worst = rel if worst is None else max(worst, rel)
+    worst = worst_difference(points, baselines, step, (test_set,))
     if worst is None:
         verdict = "no baseline"
     else:
-        verdict = "holds" if worst <= HOLDS_WITHIN else f"misses (worst {worst:+.1f}%)"
+        verdict = "holds" if worst[0] <= HOLDS_WITHIN else f"misses (worst {worst[0]:+.1f}%)"
     return f"| {label} | {options} | {step} | {' | '.join(cells)} | {verdict} |"
+
+
+def attempts_verdict(exp_dir: Path) -> list[str]:
+    """The verdict's line on the attempts: the one closest to the claim (its worst subnet on either test set
+    nearest its baseline), beside the recipe's own supernet at the same step; empty before any is compared."""
+    supernet = gap_points(exp_dir / "gap-curve.json")
+    baselines: dict[tuple[str, str, int], float] = {}
+    for run_dir in chosen_baselines(exp_dir).values():
+        baselines.update(gap_points(run_dir / "gap-curve.json"))
+    reference = train_options(exp_dir)
+    ranked = []
+    for run_dir in sorted(exp_dir.parent.glob(f"{exp_dir.name}-attempt-*")):
+        points = gap_points(run_dir / "gap-curve.json")
+        steps = sorted({k[2] for k in points})
+        worst = worst_difference(points, baselines, steps[-1], TEST_SETS) if steps else None
+        if worst is not None:
+            ranked.append((worst, steps[-1], run_dir))
+    if not ranked:
+        return []
+    (rel, name, test_set), step, run_dir = min(ranked, key=lambda r: r[0][0])
+    label = run_dir.name.removeprefix(f"{exp_dir.name}-attempt-")
+    options = changed_options(reference, train_options(run_dir))
+    recipe = worst_difference(supernet, baselines, step, TEST_SETS)
+    against = f"; the recipe's own supernet at that step: worst {recipe[0]:+.1f}% ({recipe[1]}, {recipe[2]})"
+    head = "holds" if rel <= HOLDS_WITHIN else "does not hold yet"
+    return [
+        (
+            f"**Recipe attempts (stage 12): the claim {head}** (the closest of {len(ranked)} attempt{'s' if len(ranked) > 1 else ''}, greedy, at "
+            f"its own step): `{label}` (`{options}`) at step {step:,}, worst {rel:+.1f}% ({name}, {test_set})"
+            f"{against if recipe else ''}. Every attempt is in the table at the end."
+        ),
+        "",
+    ]

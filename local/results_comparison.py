@@ -23,6 +23,7 @@ from todm.model import SubnetConfig
 
 TEST_SETS = ("test-clean", "test-other")
 METHODS = (("greedy_search", "greedy"), ("modified_beam_search", "beam 4"))
+HOLDS_WITHIN = 1.0  # percent: the largest relative WER excess that still counts as "as accurate"
 
 
 @dataclass

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from results_attempts import attempts_verdict
 from results_comparison import (
+    HOLDS_WITHIN,
     METHODS,
     TEST_SETS,
     baseline_pairs,
@@ -23,8 +25,6 @@ from results_comparison import (
     relative_percent,
     run_cost,
 )
-
-HOLDS_WITHIN = 1.0  # percent: the largest relative WER excess that still counts as "as accurate"
 
 
 def final_differences(exp_dir: Path) -> list[tuple[str, str, str, float]]:
@@ -104,4 +104,12 @@ def cost_verdict(exp_dir: Path) -> str:
 def verdict_section(exp_dir: Path) -> list[str]:
     if not (exp_dir / "search").is_dir():
         return []
-    return ["## Verdict on TODM's claims", "", accuracy_verdict(exp_dir), "", cost_verdict(exp_dir), ""]
+    return [
+        "## Verdict on TODM's claims",
+        "",
+        accuracy_verdict(exp_dir),
+        "",
+        cost_verdict(exp_dir),
+        "",
+        *attempts_verdict(exp_dir),
+    ]

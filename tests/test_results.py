@@ -452,6 +452,15 @@ def test_attempts_section_compares_each_attempt_with_the_baselines_at_its_step(t
     assert "| late | --kd-scale 0.5 (no --use-kd) | 2000 |" in text
     assert text.index("| late |") < text.index("| kd-only |")  # ordered by step
     assert "--student-label-scale 0" in text.split("Commands:")[-1]
+    # the verdict names the attempt closest to the claim (late has no baseline at its step: not ranked)
+    (exp / "search").mkdir(exist_ok=True)
+    text = write_results(exp, tmp_path / "RESULTS.md", tmp_path / "docs")
+    verdict = text.split("## Verdict on TODM's claims")[1].split("\n## ")[0]
+    assert (
+        "**Recipe attempts (stage 12): the claim holds** (the closest of 1 attempt, greedy, at its own step): "
+        "`kd-only` (`--student-label-scale 0`) at step 3,000, worst +1.0% (subnet-watch, test-clean); the "
+        "recipe's own supernet at that step: worst +10.0% (subnet-watch, test-clean)."
+    ) in verdict
 
 
 def test_gap_trend_reads_widening_crossing_and_missing_steps(monkeypatch):
