@@ -6,7 +6,8 @@ of training those steps again.
 Usage (from egs/librispeech/todm, as run.sh calls it before an arm's warm-up):
     ./local/shared_warmup.py --source exp [--source exp-attempt-x ...] --steps 1500 -- <the arm's warm-up options>
 
-Copies <source>/checkpoint-<steps>.pt of the first source that fits into the arm's --exp-dir when
+Copies <source>/checkpoint-<steps>.pt and the checkpoints before it, of the first source that fits, into the
+arm's --exp-dir when
   * the arm has no checkpoint yet,
   * the source's own warm-up command (the first train.py line of <source>/commands.txt with that --max-steps)
     parses, with train.py's parser, to the arm's settings once --exp-dir, --max-train-minutes and the options that
@@ -25,7 +26,7 @@ import shlex
 import shutil
 from pathlib import Path
 
-from todm.checkpoint import checkpoint_progress, find_checkpoints, read_checkpoint
+from todm.checkpoint import checkpoint_iteration, checkpoint_progress, find_checkpoints, read_checkpoint
 from todm.cli import run_main
 from todm.errors import UserError
 from todm.io import atomic_path
@@ -115,15 +116,18 @@ def main() -> None:
         print(f"{arm_dir}: trains its own warm-up ({'; '.join(reasons)})")
         return
     arm_dir.mkdir(parents=True, exist_ok=True)
-    name = f"checkpoint-{args.steps}.pt"
-    with atomic_path(arm_dir / name) as tmp:
-        shutil.copyfile(source / name, tmp)
+    # Every checkpoint of the warm-up, not only its last: the gap curve decodes the warm-up's steps too, each
+    # averaged with the checkpoint before it. Oldest first, so an interrupted copy leaves a run that resumes.
+    names = [p.name for p in reversed(find_checkpoints(source)) if checkpoint_iteration(p) <= args.steps]
+    for name in names:
+        with atomic_path(arm_dir / name) as tmp:
+            shutil.copyfile(source / name, tmp)
     with open(arm_dir / "commands.txt", "a") as f:  # not a train.py line: the options of the arm stay its own
         f.write(
-            f"# warm-up shared: {name} copied from {source} (its options differ only where a warm-up step "
-            "cannot see them)\n"
+            f"# warm-up shared: {', '.join(names)} copied from {source} (its options differ only where a warm-up "
+            "step cannot see them)\n"
         )
-    print(f"{arm_dir}: starts from {source}/{name} (the same warm-up)")
+    print(f"{arm_dir}: starts from {source}/checkpoint-{args.steps}.pt (the same warm-up)")
 
 
 if __name__ == "__main__":

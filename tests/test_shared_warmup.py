@@ -33,7 +33,8 @@ def options(tiny_data, exp, steps: int, *extra: str) -> list[str]:
         "--exp-dir", str(exp), "--bpe-model", str(tiny_data["bpe_model"]),
         "--manifest-dir", str(tiny_data["fbank_dir"]), "--model-config", "tiny", "--max-duration", "30",
         "--tensorboard", "false", "--num-threads", "1", "--log-interval", "1000", "--average-period", "2",
-        "--largest-only-batches", "2", "--dropout-max", "0.2", "--max-steps", str(steps), *extra,
+        "--largest-only-batches", "2", "--dropout-max", "0.2", "--save-every-n", "1", "--max-steps", str(steps),
+        *extra,
     ]  # fmt: skip
 
 
@@ -71,6 +72,7 @@ def test_an_arm_starts_from_the_shared_warmup_and_trains_as_if_alone(tiny_data, 
     warmup = options(tiny_data, source, 2)
     (source / "commands.txt").write_text("./train.py " + shlex.join(warmup) + "\n")  # as run.sh logs it
     train(warmup)
+    train(options(tiny_data, source, 3))  # the source goes on past its warm-up
     arm, alone = tmp_path / "exp-attempt-kd", tmp_path / "alone"
     kd = ("--kd-scale", "0.7", "--kd-start-batch", "0")
 
@@ -79,7 +81,11 @@ def test_an_arm_starts_from_the_shared_warmup_and_trains_as_if_alone(tiny_data, 
 
     done = share(*options(tiny_data, arm, 2, *kd))
     assert done.returncode == 0 and "starts from" in done.stdout, done.stdout + done.stderr
-    assert "# warm-up shared: checkpoint-2.pt copied from" in (arm / "commands.txt").read_text()
+    # every warm-up checkpoint (the gap curve averages each with the one before), none after it
+    assert (
+        "# warm-up shared: checkpoint-1.pt, checkpoint-2.pt copied from" in (arm / "commands.txt").read_text()
+    )
+    assert sorted(p.name for p in arm.glob("checkpoint-*.pt")) == ["checkpoint-1.pt", "checkpoint-2.pt"]
     train(options(tiny_data, arm, 4, *kd))
     train(options(tiny_data, alone, 4, *kd))
     assert same_state(read_checkpoint(arm / "checkpoint-4.pt"), read_checkpoint(alone / "checkpoint-4.pt"))
