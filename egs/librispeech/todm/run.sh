@@ -469,6 +469,17 @@ train_alone() {  # dir max_steps extra-train-options...
   fi
 }
 
+# An ablation's or attempt's gap curve up to its steps, then the results archived arm by arm; an arm decoded
+# before (re-running the stage) is not decoded or logged again.
+decode_arm() {  # dir steps subnets
+  local marker=$1/.gap-curve-$2.done
+  if [ -f $marker ]; then log "  $1: decoded up to step $2 before, skipping"; return; fi
+  logged $1 ./local/gap_curve.py --exp-dir $1 --bpe-model $lang_dir/bpe.model \
+    --manifest-dir $fbank_dir --subnets "$3" --every $gap_every
+  touch $marker
+  write_results
+}
+
 # A later session (the supernet's checkpoints gone, e.g. on another machine) continues stages 9-11 from the
 # archive: the searched subnets and the supernet's side of the gap curve are copied back where they were made.
 restore_from_archive() {
@@ -594,9 +605,7 @@ if [ $stage -le 10 ] && [ $stop_stage -ge 10 ]; then
     # shellcheck disable=SC2086
     train_alone $dir $steps ${ablation#*:}
     # decoded as the supernet is on its gap curve (stage 11), so the two sides compare at equal steps
-    logged $dir ./local/gap_curve.py --exp-dir $dir --bpe-model $lang_dir/bpe.model \
-      --manifest-dir $fbank_dir --subnets largest,smallest --every $gap_every
-    write_results  # archived arm by arm
+    decode_arm $dir $steps largest,smallest
   done
 fi
 
@@ -627,9 +636,7 @@ if [ $stage -le 12 ] && [ $stop_stage -ge 12 ]; then
     log "  $name (${try#*:}) -> $dir"
     # shellcheck disable=SC2086
     train_alone $dir $attempt_steps ${try#*:}
-    logged $dir ./local/gap_curve.py --exp-dir $dir --bpe-model $lang_dir/bpe.model \
-      --manifest-dir $fbank_dir --subnets "largest,smallest,$specs" --every $gap_every
-    write_results  # archived arm by arm
+    decode_arm $dir $attempt_steps "largest,smallest,$specs"
   done
 fi
 
