@@ -18,7 +18,7 @@ from pathlib import Path
 from results_comparison import (
     HOLDS_WITHIN,
     TEST_SETS,
-    chosen_baselines,
+    baseline_gap_points,
     commands,
     fmt,
     gap_points,
@@ -48,9 +48,7 @@ def attempts_section(exp_dir: Path) -> list[str]:
             "",
         ]
     supernet = gap_points(exp_dir / "gap-curve.json")
-    baselines: dict[tuple[str, str, int], float] = {}
-    for run_dir in chosen_baselines(exp_dir).values():
-        baselines.update(gap_points(run_dir / "gap-curve.json"))
+    baselines = baseline_gap_points(exp_dir)
     # columns: every subnet decoded on the gap curves (the searched ones have baselines, largest/smallest not)
     attempt_points = {d: gap_points(d / "gap-curve.json") for d in attempt_dirs}
     searched = sorted({k[0] for k in supernet} | {k[0] for p in attempt_points.values() for k in p})
@@ -146,9 +144,7 @@ def attempts_verdict(exp_dir: Path) -> list[str]:
     """The verdict's line on the attempts: the one closest to the claim (its worst subnet on either test set
     nearest its baseline), beside the recipe's own supernet at the same step; empty before any is compared."""
     supernet = gap_points(exp_dir / "gap-curve.json")
-    baselines: dict[tuple[str, str, int], float] = {}
-    for run_dir in chosen_baselines(exp_dir).values():
-        baselines.update(gap_points(run_dir / "gap-curve.json"))
+    baselines = baseline_gap_points(exp_dir)
     reference = train_options(exp_dir)
     ranked = []
     for run_dir in sorted(exp_dir.parent.glob(f"{exp_dir.name}-attempt-*")):
@@ -167,8 +163,9 @@ def attempts_verdict(exp_dir: Path) -> list[str]:
     head = "holds" if rel <= HOLDS_WITHIN else "does not hold yet"
     return [
         (
-            f"**Recipe attempts (stage 12): the claim {head}** (the closest of {len(ranked)} attempt{'s' if len(ranked) > 1 else ''}, greedy, at "
-            f"its own step): `{label}` (`{options}`) at step {step:,}, worst {rel:+.1f}% ({name}, {test_set})"
+            f"**Recipe attempts (stage 12): the claim {head}** (the closest of {len(ranked)} "
+            f"attempt{'s' if len(ranked) > 1 else ''}, greedy, at its own step): `{label}` (`{options}`) at step "
+            f"{step:,}, worst {rel:+.1f}% ({name}, {test_set})"
             f"{against if recipe else ''}. Every attempt is in the table at the end."
         ),
         "",

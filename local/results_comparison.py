@@ -440,6 +440,14 @@ def chosen_baselines(exp_dir: Path) -> dict[str, Path]:
     return chosen
 
 
+def baseline_gap_points(exp_dir: Path) -> dict[tuple[str, str, int], float]:
+    """{(subnet, set, step): greedy WER} of every chosen baseline's gap curve, together."""
+    points: dict[tuple[str, str, int], float] = {}
+    for run_dir in chosen_baselines(exp_dir).values():
+        points.update(gap_points(run_dir / "gap-curve.json"))
+    return points
+
+
 def gap_section(exp_dir: Path, docs_dir: Path) -> list[str]:
     """The relative WER difference supernet subnet vs its baseline at the same optimizer steps (stage 11)."""
     title = "## The gap over training (stage 11)"
@@ -447,9 +455,7 @@ def gap_section(exp_dir: Path, docs_dir: Path) -> list[str]:
     if not supernet_path.is_file():
         return [title, "", "Not run (run.sh stage 11: `./run.sh --stage 11 --stop-stage 11`).", ""]
     supernet = gap_points(supernet_path)
-    baselines = {}
-    for run_dir in chosen_baselines(exp_dir).values():
-        baselines.update(gap_points(run_dir / "gap-curve.json"))
+    baselines = baseline_gap_points(exp_dir)
     steps = sorted({k[2] for k in supernet})
     names = sorted({k[0] for k in supernet})
     lines = [

@@ -469,8 +469,8 @@ train_alone() {  # dir max_steps extra-train-options...
   fi
 }
 
-# An ablation's or attempt's gap curve up to its steps, then the results archived arm by arm; an arm decoded
-# before (re-running the stage) is not decoded or logged again.
+# An arm's (baseline, ablation, attempt) gap curve up to its steps, then the results archived arm by arm; an arm
+# decoded up to those steps before (re-running the stage) is not decoded or logged again.
 decode_arm() {  # dir steps subnets
   local marker=$1/.gap-curve-$2.done
   if [ -f $marker ]; then log "  $1: decoded up to step $2 before, skipping"; return; fi
@@ -563,9 +563,7 @@ if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
     best=$(./local/pick_baseline.py --dirs "$(IFS=,; echo "${grid_dirs[*]}")" --iter $baseline_grid_steps \
       --out ${exp_dir}-baseline-$name.json)
     log "  $name: dropout grid ${baseline_dropouts// /, } on dev -> $best"
-    logged $best ./local/gap_curve.py --exp-dir $best --bpe-model $lang_dir/bpe.model \
-      --manifest-dir $fbank_dir --subnets $subnet --every $gap_every
-    write_results
+    decode_arm $best $baseline_grid_steps $subnet
   done
   searched_architectures | while read -r name subnet; do
     archived_baseline $name >/dev/null && continue
@@ -585,9 +583,7 @@ if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
       touch $best/.decode.done
     fi
     # its side of the gap curve now, while its checkpoints exist, then archived: each arm is whole on its own
-    logged $best ./local/gap_curve.py --exp-dir $best --bpe-model $lang_dir/bpe.model \
-      --manifest-dir $fbank_dir --subnets $subnet --every $gap_every
-    write_results
+    decode_arm $best $steps $subnet
   done
 fi
 
