@@ -118,6 +118,37 @@ def read_checkpoint(path: str | Path) -> dict:
     return state
 
 
+# What a training run carries from step to step: two checkpoints equal in these are at the same point of the same run.
+TRAINING_STATE = (
+    "model",
+    "model_avg",
+    "optimizer",
+    "scheduler",
+    "sampler",
+    "kd_teacher",
+    "rng",
+    "batch_idx_train",
+)
+
+
+def _equal(a: object, b: object) -> bool:
+    if torch.is_tensor(a) or torch.is_tensor(b):
+        return torch.is_tensor(a) and torch.is_tensor(b) and a.dtype == b.dtype and torch.equal(a, b)
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and np.array_equal(a, b)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(map(_equal, a, b))
+    return type(a) is type(b) and a == b
+
+
+def same_training_state(a: dict, b: dict) -> bool:
+    """Whether two checkpoints hold the same weights, averaged weights, optimizer, schedule, data position, KD
+    teacher, random state and step, to the bit (their recorded cost and machine may differ)."""
+    return all(_equal(a.get(key), b.get(key)) for key in TRAINING_STATE)
+
+
 def checkpoint_config(state: dict) -> SupernetConfig:
     return SupernetConfig.from_dict(state["supernet_config"])
 

@@ -24,8 +24,8 @@ KD_ONLY_OPTIONS = frozenset(
 # train.py options that act only on steps training two or more subnets: KD, the sandwich rule and how many random
 # subnets join the largest, and the dropout of subnets other than the largest (which gets --dropout-max with
 # adaptive dropout or without). A supernet's largest-only warm-up steps are the same whatever they are set to, so
-# runs differing only in these can start from one warm-up checkpoint (local/shared_warmup.py).
-# tests/test_shared_warmup.py trains the warm-up with each of them changed and compares.
+# runs differing only in these can start from one warm-up checkpoint (local/shared_steps.py).
+# tests/test_shared_steps.py trains the warm-up with each of them changed and compares.
 SANDWICH_ONLY_OPTIONS = KD_ONLY_OPTIONS | {
     "kd_start_batch",
     "sandwich",

@@ -318,10 +318,17 @@ fi
 # espeak-ng's speakers on the embedded corpus, every speaker of a real one; local/make_warmup_part.py), without
 # noise, then the full parts; train.py starts a fresh epoch when the parts change.
 train_run() {  # dir max_steps extra-train-options...
-  local dir=$1 steps=$2 warm=$warmup_steps speakers="" part; shift 2
+  local dir=$1 steps=$2 warm=$warmup_steps speakers="" part other; shift 2
   local common=(--exp-dir "$dir" --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir
     --model-config "$model_config" --world-size "$world_size" --max-duration "$max_duration"
     --num-epochs "$num_epochs" --keep-last-k "$keep_last_k")
+  # An ablation or attempt starts from the steps that the supernet, or an arm trained before, has already trained
+  # where the arm's own options cannot act on them yet (local/shared_steps.py): its warm-up, and after it e.g. the
+  # steps before its KD starts.
+  local sources=(--source "$exp_dir")
+  for other in ${exp_dir}-{ablation,attempt}-*; do
+    if [ -d "$other" ] && [ "$other" != "$dir" ]; then sources+=(--source "$other"); fi
+  done
   if [ "$warm" -gt 0 ]; then
     [ -n "$dl_dir" ] || [ -n "$kaldi_data_dirs" ] || speakers="--speakers-txt $corpus_dir/SPEAKERS.TXT"
     for part in ${train_parts//,/ }; do
@@ -331,20 +338,21 @@ train_run() {  # dir max_steps extra-train-options...
     if [ "$steps" -gt 0 ] && [ "$steps" -lt "$warm" ]; then warm=$steps; fi
     log "  warm-up: the first $warm steps on ${train_parts//,/-warmup,}-warmup"
     local warmup=("${common[@]}" --train-parts "${train_parts//,/-warmup,}-warmup" --max-steps "$warm")
-    if [ "$dir" != "$exp_dir" ]; then  # an ablation or attempt whose options cannot act on it: the warm-up of
-      local sources=(--source "$exp_dir") other  # the supernet, or of an arm trained before with the same one
-      for other in ${exp_dir}-{ablation,attempt}-*; do
-        if [ -d "$other" ] && [ "$other" != "$dir" ]; then sources+=(--source "$other"); fi
-      done
+    if [ "$dir" != "$exp_dir" ]; then
       # shellcheck disable=SC2086
-      ./local/shared_warmup.py "${sources[@]}" --steps "$warm" -- "${warmup[@]}" $recipe_args $train_args "$@"
+      ./local/shared_steps.py "${sources[@]}" --steps "$warm" -- "${warmup[@]}" $recipe_args $train_args "$@"
     fi
     # shellcheck disable=SC2086
     logged "$dir" ./train.py "${warmup[@]}" $recipe_args $train_args "$@"
   fi
+  local main=("${common[@]}" --train-parts "$train_parts" --max-steps "$steps")
+  if [ "$dir" != "$exp_dir" ]; then
+    # shellcheck disable=SC2086
+    ./local/shared_steps.py --continue "${sources[@]}" -- "${main[@]}" $recipe_args --noise-cuts "$noise_cuts" \
+      $train_args "$@"
+  fi
   # shellcheck disable=SC2086
-  logged "$dir" ./train.py "${common[@]}" --train-parts "$train_parts" --max-steps "$steps" $recipe_args \
-    --noise-cuts "$noise_cuts" $train_args "$@"
+  logged "$dir" ./train.py "${main[@]}" $recipe_args --noise-cuts "$noise_cuts" $train_args "$@"
 }
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then

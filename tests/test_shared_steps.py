@@ -1,5 +1,6 @@
-"""local/shared_warmup.py: an ablation or attempt starts from the supernet's warm-up checkpoint only where its own
-options cannot act on the warm-up, and then trains exactly as if it had trained that warm-up itself."""
+"""local/shared_steps.py: an ablation or attempt starts from the checkpoints of a run trained before (its warm-up,
+then the steps before its KD starts) only where its own options cannot act on those steps, and then trains exactly
+as if it had trained them itself."""
 
 import shlex
 
@@ -77,7 +78,7 @@ def test_an_arm_starts_from_the_shared_warmup_and_trains_as_if_alone(tiny_data, 
     kd = ("--kd-scale", "0.7", "--kd-start-batch", "0")
 
     def share(*arm_options: str):
-        return run_local_tool("shared_warmup.py", "--source", str(source), "--steps", "2", "--", *arm_options)
+        return run_local_tool("shared_steps.py", "--source", str(source), "--steps", "2", "--", *arm_options)
 
     done = share(*options(tiny_data, arm, 2, *kd))
     assert done.returncode == 0 and "starts from" in done.stdout, done.stdout + done.stderr
@@ -96,7 +97,7 @@ def test_an_arm_starts_from_the_shared_warmup_and_trains_as_if_alone(tiny_data, 
     assert "options that act on the warm-up differ: --optimizer" in adam.stdout
     assert not (tmp_path / "exp-ablation-adam").exists()
     other_steps = run_local_tool(
-        "shared_warmup.py",
+        "shared_steps.py",
         "--source",
         str(source),
         "--steps",
@@ -130,7 +131,7 @@ def test_a_sandwich_warmup_is_shared_only_where_kd_is_off_through_it(tiny_data, 
             str(source),
         )  # the first has no warm-up here
         return run_local_tool(
-            "shared_warmup.py", *sources, "--steps", "2", "--",
+            "shared_steps.py", *sources, "--steps", "2", "--",
             *options(tiny_data, tmp_path / arm, 2, *sandwich, *arm_options),
         )  # fmt: skip
 
@@ -145,3 +146,68 @@ def test_a_sandwich_warmup_is_shared_only_where_kd_is_off_through_it(tiny_data, 
         assert "trains its own warm-up" in own.stdout and f"{tmp_path / 'exp'}: " in own.stdout, own.stdout
         assert option in own.stdout.split("options that act on the warm-up differ: ")[-1], own.stdout
         assert not (tmp_path / arm).exists()
+
+
+def test_an_arm_continues_from_the_steps_before_its_kd_starts(tiny_data, tmp_path):
+    no_kd = ("--largest-only-batches", "0", "--use-kd", "false")
+    late_kd = (
+        "--largest-only-batches",
+        "0",
+        "--kd-scale",
+        "0.7",
+        "--kd-start-batch",
+        "3",
+        "--kd-ramp-batches",
+        "0",
+    )
+    source = tmp_path / "exp-attempt-no-kd"
+    source.mkdir()
+    logged = "./train.py " + shlex.join(options(tiny_data, source, 4, *no_kd))
+    (source / "commands.txt").write_text(f"# a note's apostrophe is not shell syntax\n{logged}\n")
+    train(options(tiny_data, source, 4, *no_kd))
+    alone = tmp_path / "alone"
+    train(options(tiny_data, alone, 4, *late_kd))
+
+    def share(arm, *arm_options: str):
+        return run_local_tool(
+            "shared_steps.py", "--continue", "--source", str(tmp_path / "exp"), "--source", str(source), "--",
+            *options(tiny_data, arm, 4, *arm_options),
+        )  # fmt: skip
+
+    # KD weighs 0.7 from step 3 on: steps 1-2 are the same with or without it
+    arm = tmp_path / "exp-attempt-late-kd"
+    done = share(arm, *late_kd)
+    assert f"continues from {source}/checkpoint-2.pt (the same steps 1-2)" in done.stdout, (
+        done.stdout + done.stderr
+    )
+    assert sorted(p.name for p in arm.glob("checkpoint-*.pt")) == ["checkpoint-1.pt", "checkpoint-2.pt"]
+    assert (
+        "# steps 1-2 shared: checkpoint-1.pt, checkpoint-2.pt copied from"
+        in (arm / "commands.txt").read_text()
+    )
+    train(options(tiny_data, arm, 4, *late_kd))
+    assert same_state(read_checkpoint(arm / "checkpoint-4.pt"), read_checkpoint(alone / "checkpoint-4.pt"))
+    assert not same_state(
+        read_checkpoint(arm / "checkpoint-4.pt"), read_checkpoint(source / "checkpoint-4.pt")
+    )
+
+    # an arm that trained step 1 itself takes only step 2; one whose step 1 differs, or whose KD acts from step 1,
+    # takes nothing
+    for name, first_step, arm_options, expected in [
+        ("own-first-step", late_kd, late_kd, "(the same steps 2-2)"),
+        ("other-dropout", (*late_kd, "--dropout-max", "0.1"), late_kd, "checkpoint-1.pt differs from"),
+        (
+            "early-kd",
+            (),
+            (*late_kd, "--kd-start-batch", "1"),
+            "act by step 1 differ: --kd-ramp-batches, --kd-scale, --kd-start-batch, --use-kd",
+        ),
+    ]:
+        if first_step:
+            train(options(tiny_data, tmp_path / name, 1, *first_step))
+        before = sorted(p.name for p in (tmp_path / name).glob("checkpoint-*.pt"))
+        result = share(tmp_path / name, *arm_options)
+        assert expected in result.stdout, result.stdout + result.stderr
+        if "differ" in expected:
+            assert "trains its steps itself" in result.stdout
+            assert sorted(p.name for p in (tmp_path / name).glob("checkpoint-*.pt")) == before
