@@ -457,8 +457,8 @@ def test_attempts_section_compares_each_attempt_with_the_baselines_at_its_step(t
     text = write_results(exp, tmp_path / "RESULTS.md", tmp_path / "docs")
     verdict = text.split("## Verdict on TODM's claims")[1].split("\n## ")[0]
     assert (
-        "**Recipe attempts (stage 12): the claim holds** (the closest of 1 attempt, greedy, at its own step): "
-        "`kd-only` (`--student-label-scale 0`) at step 3,000, worst +1.0% (subnet-watch, test-clean); the "
+        "**Recipe attempts (stage 12), at step 3,000: the claim holds** (the closest of 1 attempt, greedy): "
+        "`kd-only` (`--student-label-scale 0`), worst +1.0% (subnet-watch, test-clean); the "
         "recipe's own supernet at that step: worst +10.0% (subnet-watch, test-clean)."
     ) in verdict
 
