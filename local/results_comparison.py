@@ -497,9 +497,9 @@ def gap_section(exp_dir: Path, docs_dir: Path) -> list[str]:
 
 
 def gap_trend(name: str, test_set: str, supernet: dict, baselines: dict, steps: list[int]) -> str:
-    """One line on a subnet's relative gap over training: first and last value, how fast it moved, and from
-    which step on the supernet's subnet was at least as good as its baseline (else how many steps later it
-    reached the baseline's last WER)."""
+    """One line on a subnet's relative gap over training: its first, widest and last value, which side has been
+    gaining since the widest and how fast, and from which step on the supernet's subnet was at least as good as its
+    baseline (else how many steps later it reached the baseline's last WER)."""
     rel = [
         (k, relative_percent(supernet[name, test_set, k], baselines[name, test_set, k]))
         for k in steps
@@ -509,7 +509,15 @@ def gap_trend(name: str, test_set: str, supernet: dict, baselines: dict, steps: 
     if len(rel) < 2:
         return head + (f"{rel[0][1]:+.1f}% at step {rel[0][0]} only" if rel else "no common step")
     (k0, r0), (k1, r1) = rel[0], rel[-1]
-    trend = "closing" if abs(r1) < abs(r0) else "widening" if abs(r1) > abs(r0) else "unchanged"
+    kp, rp = max(rel, key=lambda point: point[1])  # the widest gap against the supernet (the first, on a tie)
+    values = [f"{r0:+.1f}% at step {k0}"]
+    if kp not in (k0, k1):
+        values.append(f"{rp:+.1f}% at step {kp} (the widest)")
+    values.append(f"{r1:+.1f}% at step {k1}")
+    if kp == k1:  # the baseline has been pulling away: since the first step
+        movement = f"the baseline gaining, {1000 * (r1 - r0) / (k1 - k0):+.2f} points per 1,000 steps"
+    else:
+        movement = f"the supernet's subnet gaining since step {kp}, {1000 * (r1 - rp) / (k1 - kp):+.2f} points per 1,000 steps"
     held = [k for i, (k, _) in enumerate(rel) if all(r <= 0 for _, r in rel[i:])]
     since = (
         f"the supernet's subnet at least as good from step {held[0]} on"
@@ -517,10 +525,8 @@ def gap_trend(name: str, test_set: str, supernet: dict, baselines: dict, steps: 
         else "the baseline still ahead at the last step; "
         + step_lag(name, test_set, supernet, baselines[name, test_set, k1], k1)
     )
-    return (
-        f"{head}{r0:+.1f}% at step {k0}, {r1:+.1f}% at step {k1} ({trend}: {1000 * (r1 - r0) / (k1 - k0):+.2f} "
-        f"points per 1,000 steps; {rel[-1][1] - rel[-2][1]:+.1f} over the last {k1 - rel[-2][0]:,} steps); {since}"
-    )
+    last = f"{r1 - rel[-2][1]:+.1f} over the last {k1 - rel[-2][0]:,} steps"
+    return f"{head}{', '.join(values)}: {movement} ({last}); {since}"
 
 
 def step_lag(name: str, test_set: str, supernet: dict, target: float, at_step: int) -> str:

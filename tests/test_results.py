@@ -473,9 +473,16 @@ def test_gap_trend_reads_widening_crossing_and_missing_steps(monkeypatch):
     line = gap_trend("w", "test-clean", widening, base, steps)
     # +5% -> +20%: 15 points over 3,000 steps; the last 1,000 steps +5 points; never at or below the baseline
     assert line == (
-        "- w, test-clean: +5.0% at step 1000, +20.0% at step 4000 (widening: +5.00 points per 1,000 steps; "
-        "+5.0 over the last 1,000 steps); the baseline still ahead at the last step; it had not reached the "
+        "- w, test-clean: +5.0% at step 1000, +20.0% at step 4000: the baseline gaining, +5.00 points per 1,000 "
+        "steps (+5.0 over the last 1,000 steps); the baseline still ahead at the last step; it had not reached the "
         "baseline's step-4000 WER (20.00%) by step 4000"
+    )
+    # +5% -> +25% at 2000 (the widest) -> -10% at 4000: 35 points over the 2,000 steps after the widest
+    closing = {("w", "test-clean", k): wer for k, wer in zip(steps, (21.0, 25.0, 20.0, 18.0))}
+    assert gap_trend("w", "test-clean", closing, base, steps) == (
+        "- w, test-clean: +5.0% at step 1000, +25.0% at step 2000 (the widest), -10.0% at step 4000: the "
+        "supernet's subnet gaining since step 2000, -17.50 points per 1,000 steps (-10.0 over the last 1,000 "
+        "steps); the supernet's subnet at least as good from step 3000 on"
     )
     # the baseline decoded to step 2000 only (20%); the supernet: 22% there, 21% at 3000, 18% at 4000, so it
     # passes 20% a third of the way from step 3000 to 4000
