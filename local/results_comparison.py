@@ -87,7 +87,10 @@ def read_cards(exp_dir: Path) -> list[dict]:
 
 
 def arch_key(card: dict) -> str:
-    return SubnetConfig.from_dict(card["subnet"]).describe()
+    """The architecture as a model of its own: each layer's width and heads, in order. A standalone baseline numbers
+    its layers from 0 (todm.model.config.extract_config), so the supernet's layer indices are not part of it."""
+    layers = SubnetConfig.from_dict(card["subnet"]).layers
+    return f"ffn{[lc.ffn_dim for lc in layers]} heads{[lc.ssm_heads for lc in layers]}"
 
 
 def commands(exp_dir: Path) -> list[str]:

@@ -58,7 +58,9 @@ def fixture_card(exp: Path, name: str, layers: list, params: int, wer_clean: flo
 
 def test_baseline_and_ablation_comparison_from_fixture_dirs(tmp_path):
     torch.manual_seed(0)
-    watch = [{"index": 0, "ffn_dim": 48, "ssm_heads": 2}, {"index": 1, "ffn_dim": 96, "ssm_heads": 2}]
+    watch = [{"index": 1, "ffn_dim": 48, "ssm_heads": 2}, {"index": 3, "ffn_dim": 96, "ssm_heads": 2}]
+    # the same architecture trained as its own model: its layers numbered from 0
+    alone = [{"index": 0, "ffn_dim": 48, "ssm_heads": 2}, {"index": 1, "ffn_dim": 96, "ssm_heads": 2}]
     exp = tmp_path / "exp"
     fixture_run(exp, 1000, 40.0, 4800.0, 3e12)
     fixture_card(exp, "subnet-watch", watch, 500_000, 12.34, 30.0)
@@ -71,7 +73,7 @@ def test_baseline_and_ablation_comparison_from_fixture_dirs(tmp_path):
     )
     baseline = tmp_path / "exp-baseline-subnet-watch"
     fixture_run(baseline, 1000, 15.0, 1200.0, 1e12)
-    fixture_card(baseline, "subnet-watch", watch, 500_000, 13.00, 28.0)
+    fixture_card(baseline, "subnet-watch", alone, 500_000, 13.00, 28.0)
     (baseline / "commands.txt").write_text(
         "./train.py --subnet exp/search/subnet-watch.json --max-steps 1000\n"
     )
@@ -286,8 +288,9 @@ def test_gap_section_relative_difference_per_step(tmp_path):
     assert "| 2000 | n/a | n/a | n/a | 20.00 | 20.00 | +0.0% |" in text
     assert (tmp_path / "docs" / "todm-gap.png").stat().st_size > 0
     assert (
-        "- subnet-watch, test-clean: +25.0% at step 1000, +0.0% at step 2000 (closing: -25.00 points per 1,000 "
-        "steps; -25.0 over the last 1,000 steps); the supernet's subnet at least as good from step 2000 on"
+        "- subnet-watch, test-clean: +25.0% at step 1000, +0.0% at step 2000: the supernet's subnet gaining since "
+        "step 1000, -25.00 points per 1,000 steps (-25.0 over the last 1,000 steps); the supernet's subnet at least "
+        "as good from step 2000 on"
     ) in text
     assert "| subnet-watch | 300 | 0.1: 21.50, 0.0: 22.75 | 0.1 |" in text
 
