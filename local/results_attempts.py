@@ -6,6 +6,8 @@ Layout read (next to the supernet's <exp>, as run.sh writes it or local/archive_
     <chosen dir>/gap-curve.json         ... and its WER at the same steps (stage 11)
     <exp>-attempt-<label>/commands.txt  the attempt's train.py command (its options differ from <exp>'s)
     <exp>-attempt-<label>/gap-curve.json  the attempt's subnets at the same steps (stage 12)
+    <exp>-attempt-<label>/exported/*/model_card.json  an attempt trained for the supernet's steps: its searched
+                                        subnets' final decodes (greedy and beam 4), compared as the supernet's are
 
 Every attempt is compared at the newest step its gap curve has, with the same averaging rule on every side
 (local/gap_curve.py), so the numbers are at equal optimizer steps.
@@ -17,9 +19,14 @@ from pathlib import Path
 
 from results_comparison import (
     HOLDS_WITHIN,
+    METHODS,
     TEST_SETS,
     baseline_gap_points,
+    baseline_pairs,
+    baseline_runs,
+    card_wer,
     commands,
+    final_differences,
     fmt,
     gap_points,
     relative,
@@ -96,10 +103,47 @@ def attempts_section(exp_dir: Path) -> list[str]:
                 lines.append(comparison_row("recipe", "", step, supernet, baselines, searched, test_set))
             lines.append(comparison_row(label, options, step, points, baselines, searched, test_set))
         lines.append("")
+    lines += final_table(exp_dir, attempt_dirs)
     lines += ["Commands:", "", "```"]
     for d in attempt_dirs:
         lines += commands(d)
     return [*lines, "```", ""]
+
+
+def final_table(exp_dir: Path, attempt_dirs: list[Path]) -> list[str]:
+    """The final decodes of the attempts trained for the supernet's steps, beside the recipe's own, each against
+    the same finished baselines; empty when no attempt has them."""
+    finished = [d for d in attempt_dirs if list((d / "exported").glob("*/model_card.json"))]
+    if not finished:
+        return []
+    baseline_dirs = baseline_runs(exp_dir)
+    columns = [(test_set, method, label) for test_set in TEST_SETS for method, label in METHODS]
+    lines = [
+        "### Final decodes at the supernet's steps",
+        "",
+        (
+            "Attempts trained for as many steps as the recipe's supernet, decoded as its subnets are (the same "
+            "averaged weights, greedy and beam 4) and exported; cells: WER (%) of the attempt's subnet / its "
+            "baseline's, then the relative difference."
+        ),
+        "",
+        "| run | subnet | " + " | ".join(f"{t} {label} | rel." for t, _, label in columns) + " |",
+        "|---|---|" + "---|---|" * len(columns),
+    ]
+    for run_dir, name in [
+        (exp_dir, "recipe"),
+        *((d, d.name.removeprefix(f"{exp_dir.name}-attempt-")) for d in finished),
+    ]:
+        for card, base in baseline_pairs(run_dir, baseline_dirs):
+            cells = []
+            for test_set, method, _ in columns:
+                wer, alone = (
+                    card_wer(card, run_dir, method, test_set),
+                    card_wer(base, base["_exp_dir"], method, test_set),
+                )
+                cells += [f"{fmt(wer)} / {fmt(alone)}", relative(wer, alone)]
+            lines.append(f"| {name} | {card['name']} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
 
 
 def worst_difference(
@@ -153,8 +197,27 @@ def attempts_verdict(exp_dir: Path) -> list[str]:
         worst = worst_difference(points, baselines, steps[-1], TEST_SETS) if steps else None
         if worst is not None:
             ranked.append((worst, steps[-1], run_dir))
+    finals = []
+    for run_dir in sorted(exp_dir.parent.glob(f"{exp_dir.name}-attempt-*")):
+        differences = final_differences(run_dir, baseline_runs(exp_dir))
+        if differences:
+            finals.append((max(differences, key=lambda d: d[3]), run_dir))
+    lines = []
+    if finals:
+        (name, test_set, method, rel), run_dir = min(finals, key=lambda f: f[0][3])
+        label = run_dir.name.removeprefix(f"{exp_dir.name}-attempt-")
+        options = changed_options(reference, train_options(run_dir))
+        head = "holds" if rel <= HOLDS_WITHIN else "does not hold"
+        lines += [
+            (
+                f"**Recipe attempts at the supernet's steps, final decodes (greedy and beam 4): the claim {head}** "
+                f"(the closest of {len(finals)}): `{label}` (`{options}`), worst {rel:+.1f}% ({name}, {test_set}, "
+                f"{method})."
+            ),
+            "",
+        ]
     if not ranked:
-        return []
+        return lines
     (rel, name, test_set), step, run_dir = min(ranked, key=lambda r: r[0][0])
     label = run_dir.name.removeprefix(f"{exp_dir.name}-attempt-")
     options = changed_options(reference, train_options(run_dir))
@@ -162,7 +225,7 @@ def attempts_verdict(exp_dir: Path) -> list[str]:
     against = f"; the recipe's own supernet at that step: worst {recipe[0]:+.1f}% ({recipe[1]}, {recipe[2]})"
     head = "holds" if rel <= HOLDS_WITHIN else "does not hold"
     # the step is in the head: an attempt's schedule may be shorter than the default run's judged above
-    return [
+    return lines + [
         (
             f"**Recipe attempts (stage 12), at step {step:,}: the claim {head}** (the closest of {len(ranked)} "
             f"attempt{'s' if len(ranked) > 1 else ''}, greedy): `{label}` (`{options}`), "

@@ -175,6 +175,22 @@ def baseline_pairs(exp_dir: Path, baseline_dirs: list[Path]) -> list[tuple[dict,
     return [(s, b) for s, b in pairs if b is not None]
 
 
+def final_differences(run_dir: Path, baseline_dirs: list[Path]) -> list[tuple[str, str, str, float]]:
+    """(subnet, test set, method, relative difference %) of each subnet of `run_dir` (the supernet's, or a recipe
+    attempt's) whose final decodes have a finished baseline's to compare with."""
+    found = []
+    for card, base in baseline_pairs(run_dir, baseline_dirs):
+        for test_set in TEST_SETS:
+            for method, label in METHODS:
+                a, b = (
+                    card_wer(card, run_dir, method, test_set),
+                    card_wer(base, base["_exp_dir"], method, test_set),
+                )
+                if a is not None and b:
+                    found.append((card["name"], test_set, label, relative_percent(a, b)))
+    return found
+
+
 def baseline_section(exp_dir: Path, docs_dir: Path) -> list[str]:
     baseline_dirs = baseline_runs(exp_dir)
     if not baseline_dirs:

@@ -14,32 +14,14 @@ from pathlib import Path
 from results_attempts import attempts_verdict
 from results_comparison import (
     HOLDS_WITHIN,
-    METHODS,
-    TEST_SETS,
-    baseline_pairs,
     baseline_progress,
     baseline_runs,
-    card_wer,
     chosen_baselines,
+    final_differences,
     gap_points,
     relative_percent,
     run_cost,
 )
-
-
-def final_differences(exp_dir: Path) -> list[tuple[str, str, str, float]]:
-    """(subnet, test set, method, relative difference %) of every finished baseline's final decodes."""
-    found = []
-    for card, base in baseline_pairs(exp_dir, baseline_runs(exp_dir)):
-        for test_set in TEST_SETS:
-            for method, label in METHODS:
-                a, b = (
-                    card_wer(card, exp_dir, method, test_set),
-                    card_wer(base, base["_exp_dir"], method, test_set),
-                )
-                if a is not None and b:
-                    found.append((card["name"], test_set, label, relative_percent(a, b)))
-    return found
 
 
 def gap_differences(exp_dir: Path) -> tuple[int | None, list[tuple[str, str, str, float]]]:
@@ -64,7 +46,10 @@ def gap_differences(exp_dir: Path) -> tuple[int | None, list[tuple[str, str, str
 
 def accuracy_verdict(exp_dir: Path) -> str:
     done, wanted = baseline_progress(exp_dir)
-    differences, where = final_differences(exp_dir), "the final decodes (greedy and beam 4)"
+    differences, where = (
+        final_differences(exp_dir, baseline_runs(exp_dir)),
+        "the final decodes (greedy and beam 4)",
+    )
     final = done == wanted and bool(differences)
     if not final:
         step, differences = gap_differences(exp_dir)

@@ -465,6 +465,27 @@ def test_attempts_section_compares_each_attempt_with_the_baselines_at_its_step(t
         "recipe's own supernet at that step: worst +10.0% (subnet-watch, test-clean)."
     ) in verdict
 
+    # an attempt trained for the supernet's steps has final decodes: beside the recipe's, against the baseline's
+    # (its layers numbered from 0: the same architecture as the supernet's layer 2)
+    fixture_card(exp, "subnet-watch", [{"index": 2, "ffn_dim": 48, "ssm_heads": 2}], 500_000, 22.0, 40.0)
+    fixture_card(baseline, "subnet-watch", [{"index": 0, "ffn_dim": 48, "ssm_heads": 2}], 500_000, 20.0, 40.0)
+    fixture_card(kd_only, "subnet-watch", [{"index": 2, "ffn_dim": 48, "ssm_heads": 2}], 500_000, 20.1, 39.0)
+    text = write_results(exp, tmp_path / "RESULTS.md", tmp_path / "docs")
+    # (22 - 20) / 20 = +10.0%, (20.1 - 20) / 20 = +0.5%, (39 - 40) / 40 = -2.5%; no beam decodes: n/a
+    assert (
+        "| recipe | subnet-watch | 22.00 / 20.00 | +10.0% | n/a / n/a | n/a | 40.00 / 40.00 | +0.0% | n/a / n/a | n/a |"
+        in text
+    )
+    assert (
+        "| kd-only | subnet-watch | 20.10 / 20.00 | +0.5% | n/a / n/a | n/a | 39.00 / 40.00 | -2.5% | n/a / n/a | n/a |"
+        in text
+    )
+    verdict = text.split("## Verdict on TODM's claims")[1].split("\n## ")[0]
+    assert (
+        "**Recipe attempts at the supernet's steps, final decodes (greedy and beam 4): the claim holds** (the "
+        "closest of 1): `kd-only` (`--student-label-scale 0`), worst +0.5% (subnet-watch, test-clean, greedy)."
+    ) in verdict
+
 
 def test_gap_trend_reads_widening_crossing_and_missing_steps(monkeypatch):
     monkeypatch.syspath_prepend(str(REPO / "local"))

@@ -488,6 +488,22 @@ decode_arm() {  # dir steps subnets
   write_results
 }
 
+# An arm's final decodes of one subnet, as the supernet's subnets get them (stages 7-8): greedy and beam 4 with
+# the same averaged weights, then the export and its model card.
+decode_final() {  # dir subnet-json
+  local marker=$1/.decode-$(basename $2 .json).done method
+  if [ -f $marker ]; then return; fi
+  for method in greedy_search modified_beam_search; do
+    # shellcheck disable=SC2046
+    logged $1 ./decode.py $(ckpt_args $1) --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir \
+      --subnet $2 --decoding-method $method --beam-size 4 --corpus-dir "$corpus_dir" --test-sets $test_sets
+  done
+  # shellcheck disable=SC2046
+  logged $1 ./export.py $(ckpt_args $1) --subnet $2 --tokens $lang_dir/tokens.txt \
+    --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir --decode-sets $test_sets
+  touch $marker
+}
+
 # A later session (the supernet's checkpoints gone, e.g. on another machine) continues stages 9-11 from the
 # archive: the searched subnets and the supernet's side of the gap curve are copied back where they were made.
 restore_from_archive() {
@@ -578,18 +594,7 @@ if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
     best=$(chosen_baseline ${exp_dir}-baseline-$name.json)
     log "  $name: $best continued to $steps steps"
     train_alone $best $steps --subnet $subnet --dropout-max "${best##*-dropout-}"
-    if [ ! -f $best/.decode.done ]; then
-      for method in greedy_search modified_beam_search; do
-        # shellcheck disable=SC2046
-        logged $best ./decode.py $(ckpt_args $best) --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir \
-          --subnet $subnet --decoding-method $method --beam-size 4 --corpus-dir "$corpus_dir" \
-          --test-sets $test_sets
-      done
-      # shellcheck disable=SC2046
-      logged $best ./export.py $(ckpt_args $best) --subnet $subnet --tokens $lang_dir/tokens.txt \
-        --bpe-model $lang_dir/bpe.model --manifest-dir $fbank_dir --decode-sets $test_sets
-      touch $best/.decode.done
-    fi
+    decode_final $best $subnet
     # its side of the gap curve now, while its checkpoints exist, then archived: each arm is whole on its own
     decode_arm $best $steps $subnet
   done
@@ -629,6 +634,7 @@ fi
 
 if [ $stage -le 12 ] && [ $stop_stage -ge 12 ]; then
   log "Stage 12: recipe attempts, $attempt_steps optimizer steps each, against the baselines at that step"
+  full_steps=$(last_iter); full_steps=${full_steps:-$train_steps}
   specs=$(searched_architectures | cut -d' ' -f2 | paste -sd,)
   IFS=';' read -ra tries <<< "$attempts"
   for try in "${tries[@]}"; do
@@ -640,6 +646,10 @@ if [ $stage -le 12 ] && [ $stop_stage -ge 12 ]; then
     log "  $name (${try#*:}) -> $dir"
     # shellcheck disable=SC2086
     train_alone $dir $attempt_steps ${try#*:}
+    # at the supernet's own steps, also the final decodes of the searched subnets: compared with the baselines'
+    if [ "$attempt_steps" -eq "$full_steps" ]; then
+      searched_architectures | while read -r _ subnet; do decode_final $dir $subnet; done
+    fi
     decode_arm $dir $attempt_steps "largest,smallest,$specs"
   done
 fi
