@@ -119,7 +119,8 @@ def shared_through(source: Path, arm: dict, parser: argparse.ArgumentParser) -> 
     """(J, K, ""): the arm, now at step J, may take the source's checkpoints after J up to K; else (J, 0, why not)."""
     arm_dir = Path(arm["exp_dir"])
     arm_checkpoint = newest_checkpoint(arm_dir) if arm_dir.is_dir() else None
-    start = checkpoint_progress(read_checkpoint(arm_checkpoint))["batch_idx_train"] if arm_checkpoint else 0
+    arm_state = read_checkpoint(arm_checkpoint) if arm_checkpoint else None  # read once: also compared below
+    start = checkpoint_progress(arm_state)["batch_idx_train"] if arm_state else 0
     logged = []
     for words in train_commands(source):
         theirs, unknown = parser.parse_known_args(words)
@@ -161,7 +162,7 @@ def shared_through(source: Path, arm: dict, parser: argparse.ArgumentParser) -> 
         theirs = source / f"checkpoint-{start}.pt"
         if not theirs.is_file():
             return start, 0, f"{source} has no checkpoint-{start}.pt to compare the arm's step {start} with"
-        if not same_training_state(read_checkpoint(arm_checkpoint), read_checkpoint(theirs)):
+        if not same_training_state(arm_state, read_checkpoint(theirs)):
             return start, 0, f"{arm_checkpoint} differs from {theirs}"
     return start, through, ""
 
