@@ -394,7 +394,8 @@ def ablation_section(exp_dir: Path) -> list[str]:
         return [
             "## Ablations",
             "",
-            "Not run (run.sh stage 10: `./run.sh --stage 10 --stop-stage 10`; four supernet trainings).",
+            "Not run (run.sh stage 10: `./run.sh --stage 10 --stop-stage 10 [--ablation-steps N]`; four supernet "
+            "trainings).",
             "",
         ]
     recipe = gap_points(exp_dir / "gap-curve.json")
@@ -416,7 +417,7 @@ def ablation_section(exp_dir: Path) -> list[str]:
         "| run | step | wall minutes | " + " | ".join(f"{s} {t} | rel." for s, t in columns) + " |",
         "|---|---|---|" + "---|---|" * len(columns),
     ]
-    recipe_cost, shown = run_cost(exp_dir), set()
+    recipe_cost, shown, readings = run_cost(exp_dir), set(), []
     for d in ablation_dirs:
         name = d.name.removeprefix(f"{exp_dir.name}-ablation-")
         points = gap_points(d / "gap-curve.json")
@@ -437,10 +438,40 @@ def ablation_section(exp_dir: Path) -> list[str]:
             for s, t in columns
         ]
         lines.append(f"| {ABLATIONS.get(name, name)} | {step} | {minutes} | {' | '.join(cells)} |")
-    lines += ["", "Commands:", "", "```"]
+        differences = [
+            relative_percent(points[s, t, step], recipe[s, t, step])
+            for s, t in columns
+            if points.get((s, t, step)) is not None and recipe.get((s, t, step))
+        ]
+        readings.append(ablation_reading(ABLATIONS.get(name, name), step, differences))
+    if recipe_cost and shown and max(shown) < recipe_cost.steps:
+        lines += [
+            "",
+            f"The ablations ran a shorter common schedule than the supernet's {recipe_cost.steps:,} steps "
+            "(`--ablation-steps`): the full recipe's row is its supernet at that step, not its final model.",
+        ]
+    lines += ["", *readings, "", "Commands:", "", "```"]
     for d in ablation_dirs:
         lines += commands(d)
     return [*lines, "```", ""]
+
+
+def ablation_reading(title: str, step: int, differences: list[float]) -> str:
+    """One line on what a technique buys: switching it off made the WER worse (the technique helps), better
+    (it hurts here), or some of each, over the largest/smallest x test-set cells it has at `step`."""
+    if not differences:
+        return f"- {title}: no cell shared with the full recipe at step {step:,} yet."
+    worse = sum(d > 0 for d in differences)
+    if worse == len(differences):
+        what = "the technique helps here: switching it off made every WER worse"
+    elif worse == 0:
+        what = "the technique hurts here: switching it off made every WER better or equal"
+    else:
+        what = f"mixed: switching it off made {worse} of {len(differences)} WERs worse"
+    return (
+        f"- {title}, at step {step:,}: {what} ({min(differences):+.1f}% .. {max(differences):+.1f}% relative, "
+        f"{len(differences)} of largest/smallest x test-clean/test-other)."
+    )
 
 
 def gap_points(path: Path) -> dict[tuple[str, str, int], float]:
