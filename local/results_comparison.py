@@ -394,8 +394,10 @@ def ablation_section(exp_dir: Path) -> list[str]:
         return [
             "## Ablations",
             "",
-            "Not run (run.sh stage 10: `./run.sh --stage 10 --stop-stage 10 [--ablation-steps N]`; four supernet "
-            "trainings).",
+            (
+                "Not run (run.sh stage 10: `./run.sh --stage 10 --stop-stage 10 [--ablation-steps N]`; four supernet "
+                "trainings)."
+            ),
             "",
         ]
     recipe = gap_points(exp_dir / "gap-curve.json")
@@ -447,8 +449,10 @@ def ablation_section(exp_dir: Path) -> list[str]:
     if recipe_cost and shown and max(shown) < recipe_cost.steps:
         lines += [
             "",
-            f"The ablations ran a shorter common schedule than the supernet's {recipe_cost.steps:,} steps "
-            "(`--ablation-steps`): the full recipe's row is its supernet at that step, not its final model.",
+            (
+                f"The ablations ran a shorter common schedule than the supernet's {recipe_cost.steps:,} steps "
+                "(`--ablation-steps`): the full recipe's row is its supernet at that step, not its final model."
+            ),
         ]
     lines += ["", *readings, "", "Commands:", "", "```"]
     for d in ablation_dirs:
