@@ -9,8 +9,9 @@ Layout read (next to the supernet's <exp>, as run.sh writes it or local/archive_
     <exp>-attempt-<label>/exported/*/model_card.json  an attempt trained for the supernet's steps: its searched
                                         subnets' final decodes (greedy and beam 4), compared as the supernet's are
 
-Every attempt is compared at the newest step its gap curve has, with the same averaging rule on every side
-(local/gap_curve.py), so the numbers are at equal optimizer steps.
+Every attempt is compared at the newest step its gap curve has, and at each other attempt's newest step that its
+gap curve reaches (an attempt trained longer still sits beside the shorter ones), with the same averaging rule on
+every side (local/gap_curve.py), so the numbers are at equal optimizer steps.
 """
 
 from __future__ import annotations
@@ -42,6 +43,11 @@ def changed_options(supernet: dict[str, str], attempt: dict[str, str]) -> str:
     changed = [f"{k} {v}".strip() for k, v in attempt.items() if k not in ignored and supernet.get(k) != v]
     dropped = [k for k in supernet if k not in ignored and k not in attempt]
     return " ".join(changed + [f"(no {k})" for k in dropped]) or "(same options)"
+
+
+def comparison_steps(attempt_points: dict[Path, dict[tuple[str, str, int], float]]) -> list[int]:
+    """The steps the attempts are compared at: the newest step of each attempt's gap curve."""
+    return sorted({max(k[2] for k in points) for points in attempt_points.values() if points})
 
 
 def attempts_section(exp_dir: Path) -> list[str]:
@@ -86,12 +92,13 @@ def attempts_section(exp_dir: Path) -> list[str]:
             + " | verdict |",
             "|---|---|---|" + "---|---|" * len(searched) + "---|",
         ]
-        rows, shown_recipe = [], set()
+        rows, shown_recipe, compared_at = [], set(), comparison_steps(attempt_points)
         for run_dir, points in attempt_points.items():
-            steps = sorted({k[2] for k in points if k[1] == test_set})
+            decoded = {k[2] for k in points if k[1] == test_set}
             label = run_dir.name.removeprefix(f"{exp_dir.name}-attempt-")
             options = changed_options(reference, train_options(run_dir))
-            rows.append((steps[-1] if steps else None, label, options, points))
+            at = [step for step in compared_at if step in decoded]
+            rows += [(step, label, options, points) for step in at] or [(None, label, options, points)]
         for step, label, options, points in sorted(rows, key=lambda r: (r[0] is None, r[0] or 0, r[1])):
             if step is None:
                 lines.append(
@@ -190,18 +197,24 @@ def attempts_verdict(exp_dir: Path) -> list[str]:
     supernet = gap_points(exp_dir / "gap-curve.json")
     baselines = baseline_gap_points(exp_dir)
     reference = train_options(exp_dir)
-    ranked = []
-    for run_dir in sorted(exp_dir.parent.glob(f"{exp_dir.name}-attempt-*")):
-        points = gap_points(run_dir / "gap-curve.json")
-        steps = sorted({k[2] for k in points})
-        worst = worst_difference(points, baselines, steps[-1], TEST_SETS) if steps else None
-        if worst is not None:
-            ranked.append((worst, steps[-1], run_dir))
-    finals = []
-    for run_dir in sorted(exp_dir.parent.glob(f"{exp_dir.name}-attempt-*")):
+    attempt_points = {
+        run_dir: gap_points(run_dir / "gap-curve.json")
+        for run_dir in sorted(exp_dir.parent.glob(f"{exp_dir.name}-attempt-*"))
+    }
+    finals, final_steps = [], set()
+    for run_dir, points in attempt_points.items():
         differences = final_differences(run_dir, baseline_runs(exp_dir))
         if differences:
             finals.append((max(differences, key=lambda d: d[3]), run_dir))
+            final_steps |= {max(k[2] for k in points)} if points else set()
+    # {step: [(worst, run dir)]}, the attempts at each comparison step; the steps the final decodes judge (greedy
+    # and beam) need no greedy-only line of their own
+    ranked: dict[int, list] = {}
+    for step in comparison_steps(attempt_points):
+        for run_dir, points in attempt_points.items():
+            worst = worst_difference(points, baselines, step, TEST_SETS)
+            if worst is not None and step not in final_steps:
+                ranked.setdefault(step, []).append((worst, run_dir))
     lines = []
     if finals:
         (name, test_set, method, rel), run_dir = min(finals, key=lambda f: f[0][3])
@@ -216,21 +229,21 @@ def attempts_verdict(exp_dir: Path) -> list[str]:
             ),
             "",
         ]
-    if not ranked:
-        return lines
-    (rel, name, test_set), step, run_dir = min(ranked, key=lambda r: r[0][0])
-    label = run_dir.name.removeprefix(f"{exp_dir.name}-attempt-")
-    options = changed_options(reference, train_options(run_dir))
-    recipe = worst_difference(supernet, baselines, step, TEST_SETS)
-    against = f"; the recipe's own supernet at that step: worst {recipe[0]:+.1f}% ({recipe[1]}, {recipe[2]})"
-    head = "holds" if rel <= HOLDS_WITHIN else "does not hold"
-    # the step is in the head: an attempt's schedule may be shorter than the default run's judged above
-    return lines + [
-        (
-            f"**Recipe attempts (stage 12), at step {step:,}: the claim {head}** (the closest of {len(ranked)} "
-            f"attempt{'s' if len(ranked) > 1 else ''}, greedy): `{label}` (`{options}`), "
-            f"worst {rel:+.1f}% ({name}, {test_set})"
-            f"{against if recipe else ''}. Every attempt is in the table at the end."
-        ),
-        "",
-    ]
+    for step, at_step in sorted(ranked.items()):
+        (rel, name, test_set), run_dir = min(at_step, key=lambda r: r[0][0])
+        label = run_dir.name.removeprefix(f"{exp_dir.name}-attempt-")
+        options = changed_options(reference, train_options(run_dir))
+        recipe = worst_difference(supernet, baselines, step, TEST_SETS)
+        against = f"; the recipe's own supernet at that step: worst {recipe[0]:+.1f}% ({recipe[1]}, {recipe[2]})"
+        head = "holds" if rel <= HOLDS_WITHIN else "does not hold"
+        # the step is in the head: an attempt's schedule may be shorter than the default run's judged above
+        lines += [
+            (
+                f"**Recipe attempts (stage 12), at step {step:,}: the claim {head}** (the closest of "
+                f"{len(at_step)} attempt{'s' if len(at_step) > 1 else ''}, greedy): `{label}` (`{options}`), "
+                f"worst {rel:+.1f}% ({name}, {test_set})"
+                f"{against if recipe else ''}. Every attempt is in the table at the end."
+            ),
+            "",
+        ]
+    return lines

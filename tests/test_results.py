@@ -459,12 +459,26 @@ def test_attempts_section_compares_each_attempt_with_the_baselines_at_its_step(t
     assert "| late | --kd-scale 0.5 (no --use-kd) | 2000 |" in text
     assert text.index("| late |") < text.index("| kd-only |")  # ordered by step
     assert "--student-label-scale 0" in text.split("Commands:")[-1]
-    # the verdict names the attempt closest to the claim (late has no baseline at its step: not ranked)
+    # an attempt trained longer is shown at its own step and at the other attempts' steps its curve reaches
+    longer = tmp_path / "exp-attempt-longer"
+    longer.mkdir()
+    points = [(3000, 21.0), (4000, 19.5)]  # at 3000: +5.0% from the baseline's 20.0
+    (longer / "gap-curve.json").write_text(
+        json.dumps([{"step": k, "subnet": "subnet-watch", "set": "test-clean", "wer": w} for k, w in points])
+    )
+    (longer / "commands.txt").write_text(train.format("exp-attempt-longer", 4000) + " --use-kd false\n")
+    text = write_results(exp, tmp_path / "RESULTS.md", tmp_path / "docs")
+    assert "| longer | --use-kd false | 3000 | n/a | n/a | 21.00 | +5.0% | misses (worst +5.0%) |" in text
+    assert "| longer | --use-kd false | 4000 | n/a | n/a | 19.50 | n/a | no baseline |" in text
+    assert text.index("| kd-only |") < text.index("| longer | --use-kd false | 3000") < text.index("| 4000 |")
+    # the verdict names the attempt closest to the claim at each step (late has no baseline at its step, nor
+    # longer at 4000: not ranked)
     (exp / "search").mkdir(exist_ok=True)
     text = write_results(exp, tmp_path / "RESULTS.md", tmp_path / "docs")
     verdict = text.split("## Verdict on TODM's claims")[1].split("\n## ")[0]
+    assert "at step 2,000" not in verdict and "at step 4,000" not in verdict
     assert (
-        "**Recipe attempts (stage 12), at step 3,000: the claim holds** (the closest of 1 attempt, greedy): "
+        "**Recipe attempts (stage 12), at step 3,000: the claim holds** (the closest of 2 attempts, greedy): "
         "`kd-only` (`--student-label-scale 0`), worst +1.0% (subnet-watch, test-clean); the "
         "recipe's own supernet at that step: worst +10.0% (subnet-watch, test-clean)."
     ) in verdict
