@@ -234,7 +234,9 @@ def attempts_verdict(exp_dir: Path) -> list[str]:
         label = run_dir.name.removeprefix(f"{exp_dir.name}-attempt-")
         options = changed_options(reference, train_options(run_dir))
         recipe = worst_difference(supernet, baselines, step, TEST_SETS)
-        against = f"; the recipe's own supernet at that step: worst {recipe[0]:+.1f}% ({recipe[1]}, {recipe[2]})"
+        against = (
+            f"; the recipe's own supernet at that step: worst {recipe[0]:+.1f}% ({recipe[1]}, {recipe[2]})"
+        )
         head = "holds" if rel <= HOLDS_WITHIN else "does not hold"
         # the step is in the head: an attempt's schedule may be shorter than the default run's judged above
         lines += [
