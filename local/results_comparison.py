@@ -461,20 +461,34 @@ def ablation_section(exp_dir: Path) -> list[str]:
 
 
 def ablation_reading(title: str, step: int, differences: list[float]) -> str:
-    """One line on what a technique buys: switching it off made the WER worse (the technique helps), better
-    (it hurts here), or some of each, over the largest/smallest x test-set cells it has at `step`."""
+    """One line on what a technique buys, over the largest/smallest x test-set cells it has at `step`: switching it
+    off made WERs worse (the technique helps), better (it hurts here), or some of each. A difference within
+    HOLDS_WITHIN % either way counts as level, as it does for the claim."""
     if not differences:
         return f"- {title}: no cell shared with the full recipe at step {step:,} yet."
-    worse = sum(d > 0 for d in differences)
-    if worse == len(differences):
-        what = "the technique helps here: switching it off made every WER worse"
-    elif worse == 0:
-        what = "the technique hurts here: switching it off made every WER better or equal"
+    worse = sum(d > HOLDS_WITHIN for d in differences)
+    better = sum(d < -HOLDS_WITHIN for d in differences)
+    if worse and not better:
+        what = "the technique helps here"
+    elif better and not worse:
+        what = "the technique hurts here"
+    elif worse:
+        what = "mixed"
     else:
-        what = f"mixed: switching it off made {worse} of {len(differences)} WERs worse"
+        what = "no effect here"
+    counts = ", ".join(
+        f"{n} {how}"
+        for n, how in (
+            (worse, "worse"),
+            (better, "better"),
+            (len(differences) - worse - better, f"within {HOLDS_WITHIN:g}%"),
+        )
+        if n
+    )
     return (
-        f"- {title}, at step {step:,}: {what} ({min(differences):+.1f}% .. {max(differences):+.1f}% relative, "
-        f"{len(differences)} of largest/smallest x test-clean/test-other)."
+        f"- {title}, at step {step:,}: {what}; switching it off left {counts} of {len(differences)} WERs "
+        f"(largest/smallest x test-clean/test-other: {min(differences):+.1f}% .. {max(differences):+.1f}% "
+        "relative)."
     )
 
 
