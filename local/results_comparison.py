@@ -451,7 +451,8 @@ def ablation_section(exp_dir: Path) -> list[str]:
             "",
             (
                 f"The ablations ran a shorter common schedule than the supernet's {recipe_cost.steps:,} steps "
-                "(`--ablation-steps`): the full recipe's row is its supernet at that step, not its final model."
+                "(`--ablation-steps`): the full recipe's row is its supernet at that step, not its final model, "
+                "and what a technique does this early in training may differ from what it does by the end."
             ),
         ]
     lines += ["", *readings, "", "Commands:", "", "```"]
