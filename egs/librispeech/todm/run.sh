@@ -603,8 +603,9 @@ fi
 if [ $stage -le 10 ] && [ $stop_stage -ge 10 ]; then
   steps=$(last_iter); steps=${ablation_steps:-${steps:-$train_steps}}
   log "Stage 10: ablations of the supernet recipe ($steps optimizer steps each), decoded every $gap_every steps"
+  # cheapest first: Adam's warm-up differs from the supernet's, so it trains every step itself
   for ablation in "no-kd:--use-kd false" "fixed-dropout:--adaptive-dropout false" \
-                  "adam:--optimizer adam" "no-sandwich:--sandwich false"; do
+                  "no-sandwich:--sandwich false" "adam:--optimizer adam"; do
     name=${ablation%%:*}
     dir=${exp_dir}-ablation-$name
     if finished_in_archive $dir gap-curve.json; then
