@@ -446,6 +446,10 @@ def ablation_section(exp_dir: Path) -> list[str]:
             if points.get((s, t, step)) is not None and recipe.get((s, t, step))
         ]
         readings.append(ablation_reading(ABLATIONS.get(name, name), step, differences))
+    run_names = {d.name.removeprefix(f"{exp_dir.name}-ablation-") for d in ablation_dirs}
+    for name, title in ABLATIONS.items():  # the ones stage 10 has not trained yet, so none looks forgotten
+        if name not in run_names:
+            lines.append(f"| {title} | not run yet | n/a |" + " n/a | n/a |" * len(columns))
     if recipe_cost and shown and max(shown) < recipe_cost.steps:
         lines += [
             "",

@@ -106,6 +106,7 @@ def test_baseline_and_ablation_comparison_from_fixture_dirs(tmp_path):
     assert "| full recipe | 1000 | 40.0 | 30.00 |  | n/a |  |" in text
     assert "| no in-place KD (`--use-kd false`) | 1000 | 38.0 | 33.00 | +10.0% | n/a | n/a |" in text
     assert "| Adam instead of ScaledAdam (`--optimizer adam`) | n/a | 19.0 | n/a | n/a |" in text
+    assert "| random subnets only (`--sandwich false`) | not run yet | n/a | n/a | n/a |" in text
     assert (
         "- no in-place KD (`--use-kd false`), at step 1,000: the technique helps here; switching it off left 1 "
         "worse of 1 WERs (largest/smallest x test-clean/test-other: +10.0% .. +10.0% relative)."
