@@ -23,11 +23,10 @@ from results_comparison import (
     METHODS,
     TEST_SETS,
     baseline_gap_points,
-    baseline_pairs,
     baseline_runs,
-    card_wer,
     commands,
     final_differences,
+    final_wers,
     fmt,
     gap_points,
     relative,
@@ -43,6 +42,11 @@ def changed_options(supernet: dict[str, str], attempt: dict[str, str]) -> str:
     changed = [f"{k} {v}".strip() for k, v in attempt.items() if k not in ignored and supernet.get(k) != v]
     dropped = [k for k in supernet if k not in ignored and k not in attempt]
     return " ".join(changed + [f"(no {k})" for k in dropped]) or "(same options)"
+
+
+def attempt_label(exp_dir: Path, run_dir: Path) -> str:
+    """The attempt's name, as given to run.sh --attempts."""
+    return run_dir.name.removeprefix(f"{exp_dir.name}-attempt-")
 
 
 def comparison_steps(attempt_points: dict[Path, dict[tuple[str, str, int], float]]) -> list[int]:
@@ -95,7 +99,7 @@ def attempts_section(exp_dir: Path) -> list[str]:
         rows, shown_recipe, compared_at = [], set(), comparison_steps(attempt_points)
         for run_dir, points in attempt_points.items():
             decoded = {k[2] for k in points if k[1] == test_set}
-            label = run_dir.name.removeprefix(f"{exp_dir.name}-attempt-")
+            label = attempt_label(exp_dir, run_dir)
             options = changed_options(reference, train_options(run_dir))
             at = [step for step in compared_at if step in decoded]
             rows += [(step, label, options, points) for step in at] or [(None, label, options, points)]
@@ -137,19 +141,13 @@ def final_table(exp_dir: Path, attempt_dirs: list[Path]) -> list[str]:
         "| run | subnet | " + " | ".join(f"{t} {label} | rel." for t, _, label in columns) + " |",
         "|---|---|" + "---|---|" * len(columns),
     ]
-    for run_dir, name in [
-        (exp_dir, "recipe"),
-        *((d, d.name.removeprefix(f"{exp_dir.name}-attempt-")) for d in finished),
-    ]:
-        for card, base in baseline_pairs(run_dir, baseline_dirs):
-            cells = []
-            for test_set, method, _ in columns:
-                wer, alone = (
-                    card_wer(card, run_dir, method, test_set),
-                    card_wer(base, base["_exp_dir"], method, test_set),
-                )
-                cells += [f"{fmt(wer)} / {fmt(alone)}", relative(wer, alone)]
-            lines.append(f"| {name} | {card['name']} | " + " | ".join(cells) + " |")
+    for run_dir, label in [(exp_dir, "recipe"), *((d, attempt_label(exp_dir, d)) for d in finished)]:
+        rows: dict[
+            str, list[str]
+        ] = {}  # subnet -> its cells, in the columns' order (final_wers gives them so)
+        for name, _, _, wer, alone in final_wers(run_dir, baseline_dirs):
+            rows.setdefault(name, []).extend([f"{fmt(wer)} / {fmt(alone)}", relative(wer, alone)])
+        lines += [f"| {label} | {name} | " + " | ".join(cells) + " |" for name, cells in rows.items()]
     return [*lines, ""]
 
 
@@ -201,24 +199,24 @@ def attempts_verdict(exp_dir: Path) -> list[str]:
         run_dir: gap_points(run_dir / "gap-curve.json")
         for run_dir in sorted(exp_dir.parent.glob(f"{exp_dir.name}-attempt-*"))
     }
-    finals, final_steps = [], set()
+    finals, final_steps, baseline_dirs = [], set(), baseline_runs(exp_dir)
     for run_dir, points in attempt_points.items():
-        differences = final_differences(run_dir, baseline_runs(exp_dir))
+        differences = final_differences(run_dir, baseline_dirs)
         if differences:
             finals.append((max(differences, key=lambda d: d[3]), run_dir))
             final_steps |= {max(k[2] for k in points)} if points else set()
     # {step: [(worst, run dir)]}, the attempts at each comparison step; the steps the final decodes judge (greedy
     # and beam) need no greedy-only line of their own
     ranked: dict[int, list] = {}
-    for step in comparison_steps(attempt_points):
+    for step in set(comparison_steps(attempt_points)) - final_steps:
         for run_dir, points in attempt_points.items():
             worst = worst_difference(points, baselines, step, TEST_SETS)
-            if worst is not None and step not in final_steps:
+            if worst is not None:
                 ranked.setdefault(step, []).append((worst, run_dir))
     lines = []
     if finals:
         (name, test_set, method, rel), run_dir = min(finals, key=lambda f: f[0][3])
-        label = run_dir.name.removeprefix(f"{exp_dir.name}-attempt-")
+        label = attempt_label(exp_dir, run_dir)
         options = changed_options(reference, train_options(run_dir))
         head = "holds" if rel <= HOLDS_WITHIN else "does not hold"
         lines += [
@@ -231,7 +229,7 @@ def attempts_verdict(exp_dir: Path) -> list[str]:
         ]
     for step, at_step in sorted(ranked.items()):
         (rel, name, test_set), run_dir = min(at_step, key=lambda r: r[0][0])
-        label = run_dir.name.removeprefix(f"{exp_dir.name}-attempt-")
+        label = attempt_label(exp_dir, run_dir)
         options = changed_options(reference, train_options(run_dir))
         recipe = worst_difference(supernet, baselines, step, TEST_SETS)
         against = (

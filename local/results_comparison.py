@@ -175,20 +175,32 @@ def baseline_pairs(exp_dir: Path, baseline_dirs: list[Path]) -> list[tuple[dict,
     return [(s, b) for s, b in pairs if b is not None]
 
 
+def final_wers(
+    run_dir: Path, baseline_dirs: list[Path]
+) -> list[tuple[str, str, str, float | None, float | None]]:
+    """(subnet, test set, method label, WER, its baseline's WER) of each subnet of `run_dir` (the supernet's, or a
+    recipe attempt's) that has a finished baseline, per test set and decoding method, subnet by subnet."""
+    return [
+        (
+            card["name"],
+            test_set,
+            label,
+            card_wer(card, run_dir, method, test_set),
+            card_wer(base, base["_exp_dir"], method, test_set),
+        )
+        for card, base in baseline_pairs(run_dir, baseline_dirs)
+        for test_set in TEST_SETS
+        for method, label in METHODS
+    ]
+
+
 def final_differences(run_dir: Path, baseline_dirs: list[Path]) -> list[tuple[str, str, str, float]]:
-    """(subnet, test set, method, relative difference %) of each subnet of `run_dir` (the supernet's, or a recipe
-    attempt's) whose final decodes have a finished baseline's to compare with."""
-    found = []
-    for card, base in baseline_pairs(run_dir, baseline_dirs):
-        for test_set in TEST_SETS:
-            for method, label in METHODS:
-                a, b = (
-                    card_wer(card, run_dir, method, test_set),
-                    card_wer(base, base["_exp_dir"], method, test_set),
-                )
-                if a is not None and b:
-                    found.append((card["name"], test_set, label, relative_percent(a, b)))
-    return found
+    """(subnet, test set, method, relative difference %) of the final decodes that both sides have."""
+    return [
+        (name, test_set, label, relative_percent(wer, alone))
+        for name, test_set, label, wer, alone in final_wers(run_dir, baseline_dirs)
+        if wer is not None and alone
+    ]
 
 
 def baseline_section(exp_dir: Path, docs_dir: Path) -> list[str]:
