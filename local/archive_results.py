@@ -7,7 +7,7 @@ Usage (from egs/librispeech/todm):
 
 For each directory it copies, under <out>/<dir name>/: commands.txt, exported/*/model_card.json, the
 wer-summary and recogs files of both decoding methods, search/{history.jsonl,pareto.json,subnet-*.json,pareto.png},
-learning-curve.json and gap-curve.json; it writes training-curve.json (the losses logged to TensorBoard, which
+learning-curve.json, gap-curve.json and time-scales.json; it writes training-curve.json (the losses logged to TensorBoard, which
 local/compare_training.py compares with another run's) and progress.json from the newest checkpoint (its
 architecture, counters and costs, the list of checkpoint steps, the last logged losses), which
 local/write_results.py reads where no checkpoint is left. A file in --exp-dirs (a baseline's dropout choice,
@@ -43,6 +43,7 @@ PATTERNS = (
     "search/pareto.png",
     "learning-curve.json",
     "gap-curve.json",
+    "time-scales.json",
 )
 
 

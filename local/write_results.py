@@ -22,6 +22,7 @@ from results_attempts import attempts_section
 from results_comparison import ablation_section, baseline_section, gap_section, newest_progress
 from results_robustness import robustness_section
 from results_streaming import streaming_section
+from results_time_scales import time_scales_section
 from results_verdict import verdict_section
 
 from todm.cli import run_main
@@ -227,6 +228,7 @@ def main() -> None:
         *verdict_section(exp_dir),
         *baseline_section(exp_dir, docs_dir),
         *gap_section(exp_dir, docs_dir),
+        *time_scales_section(exp_dir),
         *ablation_section(exp_dir),
         *attempts_section(exp_dir),
     ]

@@ -152,3 +152,61 @@ def test_pick_baseline_takes_the_lowest_word_weighted_dev_wer(tmp_path):
     assert chosen == str(tmp_path / "b")
     summary = json.loads(out.read_text())
     assert [round(r["dev_wer"], 6) for r in summary["grid"]] == [20.0, 15.0, 15.0]
+
+
+def test_time_scales_reads_both_sides_learned_dt_at_their_common_step(tiny_data, tmp_path):
+    import json
+    import math
+    import subprocess
+    import sys
+
+    from conftest import RECIPE
+
+    from todm.model import LayerChoice, SubnetConfig
+
+    cfg = get_preset("tiny", vocab_size=64)
+    subnet = SubnetConfig([LayerChoice(0, 96, 2), LayerChoice(2, 48, 4)])  # 2 of layer 0's 4 heads
+    subnet_json = tmp_path / "subnet-two-heads.json"
+    subnet_json.write_text(subnet.to_json())
+    train(tiny_data, tmp_path / "supernet")
+    train(tiny_data, tmp_path / "baseline", "--subnet", str(subnet_json), "--dropout-max", "0.05")
+    out = tmp_path / "time-scales.json"
+    cmd = [
+        sys.executable, str(RECIPE / "local" / "time_scales.py"), "--exp-dir", str(tmp_path / "supernet"),
+        "--baseline-dir", str(tmp_path / "baseline"), "--subnet", str(subnet_json), "--out", str(out),
+    ]  # fmt: skip
+    subprocess.run(cmd, check=True, capture_output=True)
+    [entry] = json.loads(out.read_text())
+    assert (entry["subnet"], entry["step"], entry["baseline"]) == ("subnet-two-heads", 2, "baseline")
+    assert [(layer["index"], layer["heads"]) for layer in entry["layers"]] == [(0, 2), (2, 4)]
+    weights = {
+        side: read_checkpoint(tmp_path / side / "checkpoint-2.pt")["model"]
+        for side in ("supernet", "baseline")
+    }
+    for position, layer in enumerate(entry["layers"]):
+        for side, index in (("supernet", layer["index"]), ("baseline", position)):
+            log_dt = weights[side][f"encoder.layers.{index}.ssm.kernel.log_dt"][
+                : layer["heads"] * cfg.ssm_head_dim
+            ]
+            values = (log_dt / math.log(10)).tolist()
+            # brute force: the widest pair of values with no value strictly between them
+            widest = max(
+                b - a for a in values for b in values if b > a and not any(a < v < b for v in values)
+            )
+            assert layer[side]["widest_gap_decades"] == pytest.approx(widest, abs=2e-3)
+            heads = [values[h * cfg.ssm_head_dim : (h + 1) * cfg.ssm_head_dim] for h in range(layer["heads"])]
+            spans = [value for span in layer[side]["heads_log10_dt"] for value in (span[0], span[2])]
+            assert spans == pytest.approx([value for h in heads for value in (min(h), max(h))], abs=2e-3)
+    # a known layout: the 2-head slice of a 4-head layer keeps bands 0 and 3 (two bands apart); alone, the
+    # 2-head layer's two bands are the halves of the range and touch
+    band = math.log10(cfg.ssm_dt_max / cfg.ssm_dt_min) / 4
+    assert entry["layers"][0]["supernet"]["widest_gap_decades"] > 2 * band - 0.05
+    assert entry["layers"][0]["baseline"]["widest_gap_decades"] < band
+    # a later session: the checkpoints are gone, the entry stays
+    entry["step"] = -1
+    out.write_text(json.dumps([entry]))
+    for side in ("supernet", "baseline"):
+        for path in (tmp_path / side).glob("checkpoint-*.pt"):
+            path.unlink()
+    subprocess.run(cmd, check=True, capture_output=True)
+    assert json.loads(out.read_text())[0]["step"] == -1

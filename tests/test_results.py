@@ -298,6 +298,13 @@ def test_gap_section_relative_difference_per_step(tmp_path):
         "as good from step 2000 on"
     ) in text
     assert "| subnet-watch | 300 | 0.1: 21.50, 0.0: 22.75 | 0.1 |" in text
+    assert "Time scales the subnets' SSM heads cover" not in text  # local/time_scales.py not run
+    side = {"heads_log10_dt": [[-1.0, -0.8, -0.5]], "widest_gap_decades": 1.234, "gap_log10_dt": [-2.0, -0.8]}
+    layer = {"index": 3, "heads": 2, "supernet": side, "baseline": {**side, "widest_gap_decades": 0.1}}
+    scales = [{"subnet": "subnet-watch", "step": 2000, "baseline": baseline.name, "layers": [layer]}]
+    (exp / "time-scales.json").write_text(json.dumps(scales))
+    text = write_results(exp, tmp_path / "RESULTS.md", tmp_path / "docs")
+    assert "| subnet-watch | 2000 | 3 | 2 | 1.23 | 0.10 |" in text
 
 
 def test_robustness_ratios_and_targets(tmp_path):

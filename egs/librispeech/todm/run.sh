@@ -31,8 +31,9 @@
 #  10  ablations: the supernet recipe with one technique off (no KD, fixed dropout, Adam, no sandwich),
 #      the supernet's number of steps (or --ablation-steps), largest/smallest decoded on the gap curve and
 #      compared with the supernet's own gap curve at the same step     -> exp-ablation-<name>/
-#  11  the gap curve: every searched subnet from the supernet and its baseline, decoded every 1,000 steps
-#                                                                        -> <dir>/gap-curve.json
+#  11  the gap curve: every searched subnet from the supernet and its baseline, decoded every 1,000 steps;
+#      and the SSM time scales each subnet's heads cover on both sides -> <dir>/gap-curve.json,
+#                                                                           exp/time-scales.json
 #  12  recipe attempts (--attempts "name:train.py options;..."): the supernet recipe changed, trained for
 #      --attempt-steps and decoded on the gap curve, compared with the baselines at that step
 #                                                                        -> exp-attempt-<name>/
@@ -629,6 +630,7 @@ if [ $stage -le 11 ] && [ $stop_stage -ge 11 ]; then
     best=$(chosen_baseline ${exp_dir}-baseline-$name.json)
     logged $best ./local/gap_curve.py --exp-dir $best --bpe-model $lang_dir/bpe.model \
       --manifest-dir $fbank_dir --subnets $subnet --every $gap_every
+    logged $exp_dir ./local/time_scales.py --exp-dir $exp_dir --baseline-dir $best --subnet $subnet
   done
   write_results
 fi
