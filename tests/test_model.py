@@ -318,3 +318,15 @@ def test_presets_sizes():
         cfg2 = dataclasses.replace(cfg)
         assert cfg2 == cfg and SupernetConfig.from_json(cfg.to_json()) == cfg
         assert macs(cfg, smallest(cfg), 1000) < macs(cfg, largest(cfg), 1000)
+
+
+def test_dt_layout_is_checked_and_a_checkpoint_written_before_it_still_loads():
+    from todm.checkpoint import check_architecture
+
+    with pytest.raises(ValueError, match=r"ssm_dt_layout='thirds' must be one of bands, halves"):
+        tiny_config(ssm_dt_layout="thirds")
+    cfg = tiny_config()
+    saved = {k: v for k, v in cfg.to_dict().items() if k != "ssm_dt_layout"}  # a config from before the field
+    check_architecture({"supernet_config": saved}, cfg, "old.pt")
+    with pytest.raises(Exception, match="ssm_dt_layout='bands', expected 'halves'"):
+        check_architecture({"supernet_config": saved}, tiny_config(ssm_dt_layout="halves"), "old.pt")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
 from todm.model import Transducer, get_preset
 from todm.model.config import LayerChoice
-from todm.model.ssm import DiagonalSSMKernel, MultiHeadSSM, spread_order
+from todm.model.ssm import DiagonalSSMKernel, MultiHeadSSM, head_dt_bands, spread_order
 
 
 def _complex_kernel(kern: DiagonalSSMKernel, length: int, channels: int) -> torch.Tensor:
@@ -68,6 +70,27 @@ def test_head_time_scales_are_banded():
     dt = kern.log_dt.detach().exp().reshape(4, 8)
     assert dt[0].min() > dt[1].max()  # head 0 local (large dt), head 1 global (small dt)
     assert dt.min() >= 1e-3 * (1 - 1e-6) and dt.max() <= 0.5 * (1 + 1e-6)
+
+
+def test_halves_layout_draws_any_leading_heads_as_a_standalone_layer_does():
+    log_range = math.log(0.5 / 1e-3)
+    for heads in (2, 4, 6):
+        # the first `heads` heads of an 8-head layer: the same bands as a `heads`-head layer's own
+        assert head_dt_bands(8, log_range, "halves")[:heads] == head_dt_bands(heads, log_range, "halves")
+    # the per-head bands are narrower in the bigger layer: its leading heads are not what a small layer draws
+    assert head_dt_bands(8, log_range, "bands")[:2] != head_dt_bands(2, log_range, "bands")
+    assert head_dt_bands(2, log_range, "bands") == head_dt_bands(2, log_range, "halves")
+    torch.manual_seed(0)
+    kern = DiagonalSSMKernel(8, 16, 8, True, 1e-3, 0.5, dt_layout="halves")
+    log_dt = kern.log_dt.detach().reshape(8, 16)
+    middle = math.log(1e-3) + log_range / 2
+    assert (log_dt[0::2] >= middle).all() and (log_dt[1::2] <= middle).all()  # pairs: one local, one global
+    assert log_dt.min() >= math.log(1e-3) - 1e-6 and log_dt.max() <= math.log(0.5) + 1e-6
+    # the two leading heads leave no stretch of the range uncovered wider than a 16-way split's band
+    values = log_dt[:2].flatten().sort().values
+    assert (values[1:] - values[:-1]).max() < log_range / 16 * 3
+    with pytest.raises(ValueError, match="dt layout 'thirds'"):
+        head_dt_bands(6, log_range, "thirds")
 
 
 @pytest.mark.parametrize("bidirectional", [True, False])

@@ -155,7 +155,8 @@ def checkpoint_config(state: dict) -> SupernetConfig:
 
 def check_architecture(state: dict, cfg: SupernetConfig, path: str | Path) -> None:
     """Refuse a checkpoint whose supernet differs from `cfg`, naming the first differing field."""
-    saved, wanted = state["supernet_config"], cfg.to_dict()
+    # through the config class, so that a field added since the checkpoint was written reads as its default
+    saved, wanted = SupernetConfig.from_dict(state["supernet_config"]).to_dict(), cfg.to_dict()
     for key in wanted:
         if saved.get(key) != wanted[key]:
             raise UserError(

@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from todm.errors import UserError
+from todm.model.ssm import DT_LAYOUTS
 
 RandomSource = random.Random | torch.Generator
 
@@ -48,6 +49,7 @@ class SupernetConfig:
     ssm_state_dim: int = 32  # N of the diagonal SSM; stored as N/2 complex-conjugate pairs
     ssm_dt_min: float = 1e-3
     ssm_dt_max: float = 0.5
+    ssm_dt_layout: str = "bands"  # how heads split the dt range (todm.model.ssm.DT_LAYOUTS)
     subsampling_channels: tuple[int, int, int] = (8, 32, 64)
     vocab_size: int = 500
     decoder_dim: int = 256
@@ -114,6 +116,8 @@ class SupernetConfig:
             fail(f"subsampling_channels={self.subsampling_channels} must be three positive integers")
         if not 0 < self.ssm_dt_min <= self.ssm_dt_max:
             fail(f"ssm_dt_min={self.ssm_dt_min}, ssm_dt_max={self.ssm_dt_max}: need 0 < dt_min <= dt_max")
+        if self.ssm_dt_layout not in DT_LAYOUTS:
+            fail(f"ssm_dt_layout={self.ssm_dt_layout!r} must be one of {', '.join(DT_LAYOUTS)}")
         if not 0 <= self.dropout < 1:
             fail(f"dropout={self.dropout} must be in [0, 1)")
 

@@ -109,11 +109,12 @@ class MHSSMBlock(nn.Module):
         causal: bool,
         dt_min: float,
         dt_max: float,
+        dt_layout: str = "bands",
     ) -> None:
         super().__init__()
         self.max_ffn_dim, self.max_heads = max_ffn_dim, max_heads
         self.norm_ssm = nn.LayerNorm(d_model)
-        self.ssm = MultiHeadSSM(d_model, max_heads, head_dim, state_dim, causal, dt_min, dt_max)
+        self.ssm = MultiHeadSSM(d_model, max_heads, head_dim, state_dim, causal, dt_min, dt_max, dt_layout)
         self.norm_ffn = nn.LayerNorm(d_model)
         self.ffn = FeedForward(d_model, max_ffn_dim)
 
@@ -146,10 +147,11 @@ class Encoder(nn.Module):
         causal: bool,
         dt_min: float,
         dt_max: float,
+        dt_layout: str = "bands",
     ) -> None:
         super().__init__()
         self.layers = nn.ModuleList(
-            MHSSMBlock(d_model, f, h, head_dim, state_dim, causal, dt_min, dt_max)
+            MHSSMBlock(d_model, f, h, head_dim, state_dim, causal, dt_min, dt_max, dt_layout)
             for f, h in zip(ffn_dims, ssm_heads)
         )
         self.final_norm = nn.LayerNorm(d_model)

@@ -20,7 +20,11 @@ Details the paper leaves open, chosen here:
   * per-head time scales: the log-dt range [log dt_min, log dt_max] is split into one band per head of the
     supernet; head h draws its channels' dt uniformly in band order[h], where `order` visits the extreme bands
     first (most local, most global) and then fills the gaps, so every prefix of heads (every subnet) keeps
-    both local and global heads, and each gating pair holds one fast and one slow head.
+    both local and global heads, and each gating pair holds one fast and one slow head. A subnet keeping h of
+    H heads thus keeps h narrow bands, spread out with gaps between them, where a standalone h-head layer has
+    h wide bands covering the range: `dt_layout="halves"` instead gives every gating pair one head drawn over
+    the local half and one over the global half, so any h leading heads cover the range as an h-head layer's do
+    (each head then spans half the range instead of its own band).
   * bidirectional (non-streaming): each channel has a forward C and a backward C sharing A and dt (as S4's
     bidirectional kernels). The backward SSM sees strictly future frames (lags -1, -2, ...) so lag 0 is
     counted once (forward kernel + D). causal=True drops the backward kernel.
@@ -65,6 +69,23 @@ def spread_order(num_bands: int) -> list[int]:
         rest = [b for b in range(num_bands) if b not in chosen]
         chosen.append(max(rest, key=lambda b: (min(abs(b - c) for c in chosen), -b)))
     return chosen
+
+
+# How the heads of a layer split the log-dt range (see the module docstring):
+#   bands:  one band per head, 1/H of the range each, in spread_order (the MH-SSM paper's local..global heads);
+#   halves: every gating pair (2k, 2k+1) has one head on the local half and one on the global half, so a subnet's
+#           first h heads are drawn exactly as a standalone h-head layer's would be.
+DT_LAYOUTS = ("bands", "halves")
+
+
+def head_dt_bands(num_heads: int, log_range: float, layout: str) -> list[tuple[float, float]]:
+    """(distance of the band's top below log dt_max, band width) for each head, in the log-dt range."""
+    if layout == "bands":
+        width = log_range / num_heads
+        return [(band * width, width) for band in spread_order(num_heads)]
+    if layout == "halves":
+        return [((head % 2) * log_range / 2, log_range / 2) for head in range(num_heads)]
+    raise ValueError(f"dt layout {layout!r}: expected one of {DT_LAYOUTS}")
 
 
 # The deployed (exportable) path mixes time in chunks of CHUNK_FRAMES encoder frames and carries the SSM state
@@ -195,16 +216,15 @@ class DiagonalSSMKernel(nn.Module):
         bidirectional: bool,
         dt_min: float,
         dt_max: float,
+        dt_layout: str = "bands",
     ) -> None:
         super().__init__()
         channels, modes = num_heads * head_dim, state_dim // 2
         self.bidirectional = bidirectional
         log_lo, log_hi = math.log(dt_min), math.log(dt_max)
-        band_width = (log_hi - log_lo) / num_heads
         log_dt = torch.empty(num_heads, head_dim)
-        for head, band in enumerate(spread_order(num_heads)):
-            top = log_hi - band * band_width  # band 0 = largest dt = fastest decay = most local
-            log_dt[head].uniform_(top - band_width, top)
+        for head, (top, width) in enumerate(head_dt_bands(num_heads, log_hi - log_lo, dt_layout)):
+            log_dt[head].uniform_(log_hi - top - width, log_hi - top)
         self.log_dt = nn.Parameter(log_dt.reshape(channels))
         self.log_neg_a_real = nn.Parameter(torch.full((channels, modes), math.log(0.5)))
         self.a_imag = nn.Parameter(math.pi * torch.arange(modes, dtype=torch.float32).repeat(channels, 1))
@@ -262,6 +282,7 @@ class MultiHeadSSM(nn.Module):
         causal: bool,
         dt_min: float = 1e-3,
         dt_max: float = 0.5,
+        dt_layout: str = "bands",
     ) -> None:
         super().__init__()
         if max_heads % 2:
@@ -269,7 +290,7 @@ class MultiHeadSSM(nn.Module):
         self.max_heads, self.head_dim, self.causal = max_heads, head_dim, causal
         width = max_heads * head_dim
         self.in_proj = nn.Linear(d_model, width)
-        self.kernel = DiagonalSSMKernel(max_heads, head_dim, state_dim, not causal, dt_min, dt_max)
+        self.kernel = DiagonalSSMKernel(max_heads, head_dim, state_dim, not causal, dt_min, dt_max, dt_layout)
         self.out_proj = nn.Linear(width, d_model)
         # True: the chunked path (ONNX, deployed), also used during torch.onnx.export; "toeplitz": the O(T^2) one
         self.exportable: bool | str = False

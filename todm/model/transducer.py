@@ -85,6 +85,7 @@ class Transducer(nn.Module):
             cfg.causal,
             cfg.ssm_dt_min,
             cfg.ssm_dt_max,
+            cfg.ssm_dt_layout,
         )
         self.decoder = Decoder(cfg.vocab_size, cfg.decoder_dim, cfg.blank_id, cfg.context_size)
         self.joiner = Joiner(cfg.d_model, cfg.decoder_dim, cfg.joiner_dim, cfg.vocab_size)
