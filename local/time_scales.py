@@ -123,7 +123,9 @@ def main() -> None:
     if any(e["subnet"] == name for e in entries) and not (
         find_checkpoints(exp_dir) and find_checkpoints(baseline_dir)
     ):
-        logging.info("%s: no checkpoints left on both sides; keeping %s's entry in %s", exp_dir, name, out)
+        logging.info(
+            "%s or %s: no checkpoints left; keeping %s's entry in %s", exp_dir, baseline_dir, name, out
+        )
         return
     entry = subnet_time_scales(exp_dir, baseline_dir, args.subnet)
     entries = [e for e in entries if e["subnet"] != entry["subnet"]]
