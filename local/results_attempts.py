@@ -29,6 +29,7 @@ from results_comparison import (
     final_wers,
     fmt,
     gap_points,
+    machines_used,
     relative,
     relative_percent,
     train_options,
@@ -115,6 +116,7 @@ def attempts_section(exp_dir: Path) -> list[str]:
             lines.append(comparison_row(label, options, step, points, baselines, searched, test_set))
         lines.append("")
     lines += final_table(exp_dir, attempt_dirs)
+    lines += trained_where(exp_dir, attempt_dirs)
     lines += ["Commands:", "", "```"]
     for d in attempt_dirs:
         lines += commands(d)
@@ -148,6 +150,32 @@ def final_table(exp_dir: Path, attempt_dirs: list[Path]) -> list[str]:
         for name, _, _, wer, alone in final_wers(run_dir, baseline_dirs):
             rows.setdefault(name, []).extend([f"{fmt(wer)} / {fmt(alone)}", relative(wer, alone)])
         lines += [f"| {label} | {name} | " + " | ".join(cells) + " |" for name, cells in rows.items()]
+    return [*lines, ""]
+
+
+def trained_where(exp_dir: Path, attempt_dirs: list[Path]) -> list[str]:
+    """The CPU kinds each compared run trained on: another kind rounds differently, and this recipe can end far
+    from where the same run ends on another kind, so a comparison across kinds says so."""
+    runs = [
+        ("recipe", machines_used(exp_dir)),
+        ("baselines", list(dict.fromkeys(m for d in baseline_runs(exp_dir) for m in machines_used(d)))),
+        *((attempt_label(exp_dir, d), machines_used(d)) for d in attempt_dirs),
+    ]
+    kinds = {m for _, machines in runs for m in machines}
+    if len(kinds) == 1 and all(machines for _, machines in runs):
+        return [
+            f"Every recorded training step of these runs was made on one CPU kind: {next(iter(kinds))}.",
+            "",
+        ]
+    lead = "Where the runs compared here were trained:"
+    if len(kinds) > 1:
+        lead = (
+            "The runs compared here were trained on different CPU kinds, which round differently; the same run "
+            "can end far apart on two kinds ([reproducibility](docs/reproducibility.md)), so a difference "
+            "between runs of different kinds mixes the change with the machine:"
+        )
+    lines = [lead, ""]
+    lines += [f"- {label}: {'; '.join(machines) or 'not recorded'}" for label, machines in runs]
     return [*lines, ""]
 
 

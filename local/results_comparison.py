@@ -51,6 +51,13 @@ def newest_progress(exp_dir: Path) -> dict | None:
     return json.loads(archived.read_text()) if archived.is_file() else None
 
 
+def machines_used(exp_dir: Path) -> list[str]:
+    """The CPU kinds a run's recorded steps were trained on, in order of first use (empty: none recorded)."""
+    record = newest_progress(exp_dir)
+    segments = (record or {}).get("progress", {}).get("segments", [])
+    return list(dict.fromkeys(s["machine"] for s in segments))
+
+
 def run_cost(exp_dir: Path) -> RunCost | None:
     record = newest_progress(exp_dir)
     if record is None:

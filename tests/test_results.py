@@ -512,6 +512,34 @@ def test_attempts_section_compares_each_attempt_with_the_baselines_at_its_step(t
         "closest of 1): `kd-only` (`--student-label-scale 0`), worst +0.5% (subnet-watch, test-clean, greedy)."
     ) in verdict
 
+    # where each run trained: the recipe's checkpoint records no machine; the archived runs record theirs
+    def trained_on(run: Path, *machines: str) -> None:
+        segments = [{"machine": m, "first_step": 0, "last_step": 3000, "seconds": 60.0} for m in machines]
+        progress = {"batch_idx_train": 3000, "cur_epoch": 1, "train_seconds": 60.0, "train_cpu_seconds": 99.0}
+        progress |= {"train_encoder_macs": 1e12, "segments": segments}
+        (run / "progress.json").write_text(json.dumps({"progress": progress}))
+
+    for run in (baseline, kd_only, late, longer):
+        trained_on(run, "CPU A")
+    section = write_results(exp, tmp_path / "RESULTS.md", tmp_path / "docs").split("## Attempts")[1]
+    assert (
+        "Where the runs compared here were trained:\n\n- recipe: not recorded\n- baselines: CPU A\n"
+        in section
+    )
+    assert "different CPU kinds" not in section
+    trained_on(kd_only, "CPU A", "CPU B")  # resumed on another kind
+    section = write_results(exp, tmp_path / "RESULTS.md", tmp_path / "docs").split("## Attempts")[1]
+    assert "trained on different CPU kinds" in section and "- kd-only: CPU A; CPU B\n" in section
+    trained_on(kd_only, "CPU A")
+    model = Transducer(get_preset("tiny", vocab_size=40))
+    segments = [{"machine": "CPU A", "first_step": 0, "last_step": 3000, "seconds": 60.0}]
+    progress = {"batch_idx_train": 3000, "cur_epoch": 1, "cur_batch_idx": 0, "train_seconds": 2400.0}
+    progress |= {"train_cpu_seconds": 4800.0}
+    progress |= {"train_encoder_macs": 3e12, "segments": segments}
+    save_checkpoint(exp / "checkpoint-3000.pt", model, progress=progress, average_period=100)
+    section = write_results(exp, tmp_path / "RESULTS.md", tmp_path / "docs").split("## Attempts")[1]
+    assert "Every recorded training step of these runs was made on one CPU kind: CPU A." in section
+
 
 def test_gap_trend_reads_widening_crossing_and_missing_steps(monkeypatch):
     monkeypatch.syspath_prepend(str(REPO / "local"))
